@@ -1,0 +1,1 @@
+"""The web edge: the Starlette app, sessions and roles, pages, JSON API, WebSocket hub, CLI."""

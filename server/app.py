@@ -1,0 +1,79 @@
+"""The Starlette application: routes, middleware and lifespan; nothing happens at import."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+import web
+from server import api, jobs_page, pages
+from server.access import NotSignedIn, is_api, not_signed_in, viewer_of
+from server.auth import SESSION_TTL_S, Sessions
+from server.hub import Hub
+from server.rendering import render
+from server.security import CrossSiteGuard
+from tasks.data.db import create_schema
+from tasks.runtime import Runtime
+from tasks.settings import Settings
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if is_api(request):
+        return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+    await viewer_of(request)
+    return render(request, "error.html", {"status": exc.status_code, "message": exc.detail},
+                  status_code=exc.status_code)  # fmt: skip
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_environ(os.environ)
+    runtime = Runtime(settings)
+    hub = Hub(runtime)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        create_schema(runtime.engine)
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = Starlette(
+        routes=[
+            *pages.routes,
+            *jobs_page.routes,
+            *api.routes,
+            *hub.routes,
+            Mount("/static", StaticFiles(directory=str(web.STATIC)), name="static"),
+        ],
+        middleware=[
+            Middleware(CrossSiteGuard, base_url=settings.base_url),
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.secret_key,
+                session_cookie="jobdeck_session",
+                max_age=SESSION_TTL_S,
+                same_site="lax",
+                https_only=settings.is_https,
+            ),
+        ],
+        exception_handlers={HTTPException: http_error, NotSignedIn: not_signed_in},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.state.sessions = Sessions(runtime)
+    app.state.hub = hub
+    return app

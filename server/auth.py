@@ -1,0 +1,121 @@
+"""Who is asking: sign-in, server-side sessions, roles, and the limit on failed sign-ins.
+
+The session cookie (signed by Starlette's SessionMiddleware: HttpOnly, SameSite=Lax, Secure
+behind https) carries only a random session id; the session itself lives in Redis, so signing
+out ends it everywhere (a copied cookie stops working) and a deactivated user is out at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import redis
+from starlette.requests import HTTPConnection
+
+from tasks.data.passwords import verify_password
+from tasks.data.users import User, find_user, get_user
+from tasks.runtime import Runtime
+
+SESSION_TTL_S = 14 * 24 * 3600
+MAX_EMAIL_INPUT = 254
+MAX_PASSWORD_INPUT = 1024
+
+
+class SignInRefused(Exception):
+    """Sign-in failed; `status` and a message a person can act on."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user: User
+    session_id: str
+
+    @property
+    def id(self) -> int:
+        return self.user.id
+
+    @property
+    def is_superadmin(self) -> bool:
+        return self.user.is_superadmin
+
+    @property
+    def may_run_jobs(self) -> bool:
+        return self.user.may_run_jobs
+
+
+class Sessions:
+    """Server-side sessions and sign-in attempts, on the same Redis as the jobs."""
+
+    def __init__(self, runtime: Runtime, prefix: str = "jobdeck:") -> None:
+        self.runtime = runtime
+        self.redis: redis.Redis = runtime.store.redis
+        self.prefix = prefix
+        self.attempts_per_minute = runtime.settings.login_attempts_per_minute
+
+    def _key(self, *parts: object) -> str:
+        return self.prefix + ":".join(str(p) for p in parts)
+
+    def sign_in(self, email: str, password: str, address: str) -> tuple[User, str]:
+        """Check the credentials; a new session id for the user, or SignInRefused."""
+        email = email.strip()
+        if not email or not password:
+            raise SignInRefused(400, "Enter your email address and your password.")
+        if len(email) > MAX_EMAIL_INPUT or len(password) > MAX_PASSWORD_INPUT:
+            raise SignInRefused(400, "That email address or password is too long.")
+        counters = [self._key("signin", "email", email.lower()), self._key("signin", "ip", address)]
+        if any(int(self.redis.get(key) or 0) >= self.attempts_per_minute for key in counters):
+            raise SignInRefused(429, "Too many failed attempts. Wait a minute and try again.")
+        with self.runtime.engine.connect() as conn:
+            user = find_user(conn, email)
+        hash_ = user.password_hash if user is not None else None
+        if not verify_password(hash_, password) or user is None or not user.is_active:
+            pipe = self.redis.pipeline()
+            for key in counters:
+                pipe.incr(key)
+                pipe.expire(key, 60, nx=True)
+            pipe.execute()
+            raise SignInRefused(401, "Wrong email address or password.")
+        session_id = secrets.token_urlsafe(32)
+        self.redis.set(self._key("session", session_id), user.id, ex=SESSION_TTL_S)
+        self.redis.sadd(self._key("sessions", "user", user.id), session_id)
+        return user, session_id
+
+    def sign_out(self, session_id: str) -> None:
+        user_id = self.redis.getdel(self._key("session", session_id))
+        if user_id is not None:
+            self.redis.srem(self._key("sessions", "user", user_id), session_id)
+            self.redis.publish(self._key("signouts"), session_id)
+
+    def viewer(self, session_id: str | None) -> Viewer | None:
+        """The signed-in, active user of a session id, or None."""
+        if not session_id or not isinstance(session_id, str):
+            return None
+        user_id = self.redis.get(self._key("session", session_id))
+        if user_id is None:
+            return None
+        with self.runtime.engine.connect() as conn:
+            user = get_user(conn, int(user_id))
+        if user is None or not user.is_active:
+            return None
+        return Viewer(user, session_id)
+
+
+def session_id_of(conn: HTTPConnection) -> str | None:
+    value = conn.session.get("sid")
+    return value if isinstance(value, str) else None
+
+
+def is_local_path(target: str) -> bool:
+    """Only same-site paths may be a redirect target after sign-in."""
+    return (
+        target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(c) < 32 for c in target)
+    )

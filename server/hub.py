@@ -1,0 +1,258 @@
+"""The WebSocket hub: one Redis subscription per web process, fanned out to its sockets.
+
+Audience: a job's events go to its owner and to every Superadmin on View All, and to nobody
+else. Each event's fragments are rendered once and the same strings are queued for every
+socket in the audience.
+
+Slow and dead sockets: each socket keeps at most one pending fragment per (job, part), the
+latest (a later state replaces an earlier one; a final state is never followed by another, so
+it is never lost), and gets at most one frame per tick (`HUB_TICK_MS`). A socket whose send
+does not complete within `SEND_TIMEOUT_S` is closed with 1013 (try again later), so a viewer
+that stopped reading costs bounded memory and never holds up the others. On (re)connect a
+socket first receives the current state of every job it may see on its tab. A process that
+stops closes its sockets with 1012 (service restart), so pages reconnect by themselves; a
+session that signs out has its sockets closed with 1008.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server.access import viewer_of
+from server.auth import Viewer
+from server.job_views import job_context, render_parts, render_removed, render_row
+from tasks.jobs import events
+from tasks.jobs.model import Job
+from tasks.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_S = 30.0
+SNAPSHOT_RECENT = 50
+ALL_PARTS = ("state", "errors", "actions")
+
+
+@dataclass(eq=False)
+class Socket:
+    websocket: WebSocket
+    viewer: Viewer
+    tab: str
+    inserts_new: bool
+    known: set[str] = field(default_factory=set)
+    pending: dict[tuple[str, str], str] = field(default_factory=dict)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def sees(self, owner_id: int) -> bool:
+        if owner_id == self.viewer.id:
+            return True
+        return self.viewer.is_superadmin and self.tab == "all"
+
+    def offer(self, key: tuple[str, str], fragment: str) -> None:
+        self.pending.pop(key, None)  # re-insert: keeps frames in event order
+        self.pending[key] = fragment
+
+    def take_frame(self) -> str:
+        frame = "".join(self.pending.values())
+        self.pending.clear()
+        return frame
+
+
+class Hub:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.sockets: set[Socket] = set()
+        self.dirty: set[Socket] = set()
+        self.last: dict[str, Job] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._redis: aioredis.Redis | None = None
+        self.routes = [WebSocketRoute("/ws/jobs", self.endpoint)]
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._redis = aioredis.Redis.from_url(self.settings.redis_url)
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="hub-listen"),
+            asyncio.create_task(self._tick(), name="hub-tick"),
+        ]
+
+    async def stop(self) -> None:
+        for sock in list(self.sockets):
+            with contextlib.suppress(Exception):
+                await sock.websocket.close(code=1012, reason="server restart")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    # -- Redis side ------------------------------------------------------------------------
+
+    async def _listen(self) -> None:
+        """Hold the one subscription; reconnect with backoff when Redis goes away."""
+        store = self.runtime.store
+        signouts = store.prefix + "signouts"
+        delay = 0.1
+        while True:
+            try:
+                assert self._redis is not None
+                async with self._redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(store.channel, signouts)
+                    delay = 0.1
+                    await self._resync_all()
+                    async for message in pubsub.listen():
+                        if message["channel"] == signouts.encode():
+                            await self._close_session(message["data"].decode())
+                        else:
+                            self.publish(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("hub subscription lost; retrying in %.1fs", delay, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def publish(self, raw: bytes | str) -> None:
+        """Route one event from Redis to its audience (rendered once)."""
+        try:
+            event = events.decode(raw)
+        except events.BadEvent:
+            log.warning("ignoring a malformed event on the channel", exc_info=True)
+            return
+        if isinstance(event, events.JobRemoved):
+            fragment = render_removed(event.job_id)
+            self.last.pop(event.job_id, None)
+            for sock in self.sockets:
+                if sock.sees(event.owner_id):
+                    sock.offer((event.job_id, "row"), fragment)
+                    sock.known.discard(event.job_id)
+                    self.dirty.add(sock)
+            return
+        job = event.job
+        previous = self.last.get(job.id)
+        if previous is not None and previous.seq >= job.seq:
+            return  # a stale or repeated event: the newer state is already out
+        self.last[job.id] = job
+        if job.is_final:
+            self.last.pop(job.id, None)
+        audience = [s for s in self.sockets if s.sees(job.owner.id)]
+        if not audience:
+            return
+        context = self._context(job)
+        parts = render_parts(context, ALL_PARTS)
+        row: str | None = None
+        for sock in audience:
+            if job.id not in sock.known:
+                if not sock.inserts_new:
+                    continue
+                if row is None:
+                    row = render_row(context, is_watching=False, upsert=True)
+                sock.offer((job.id, "row"), row)
+                sock.known.add(job.id)
+            for kind, fragment in parts.items():
+                sock.offer((job.id, kind), fragment)
+            self.dirty.add(sock)
+
+    def _context(self, job: Job) -> dict[str, object]:
+        stalled_after = self.settings.worker_lost_after_s / 2
+        return job_context(job, time.time(), self.runtime.store.retention_s, stalled_after)
+
+    async def _tick(self) -> None:
+        tick_s = self.settings.hub_tick_ms / 1000
+        while True:
+            await asyncio.sleep(tick_s)
+            for sock in self.dirty:
+                sock.wake.set()
+            self.dirty.clear()
+
+    async def _close_session(self, session_id: str) -> None:
+        for sock in [s for s in self.sockets if s.viewer.session_id == session_id]:
+            with contextlib.suppress(Exception):
+                await sock.websocket.close(code=1008, reason="signed out")
+
+    async def _resync_all(self) -> None:
+        """After (re)subscribing, events may have been missed: send every socket the truth."""
+        for sock in list(self.sockets):
+            await self._send_snapshot(sock)
+
+    # -- socket side -----------------------------------------------------------------------
+
+    def _visible_jobs(self, viewer: Viewer, tab: str) -> list[Job]:
+        store = self.runtime.store
+        owner = None if (viewer.is_superadmin and tab == "all") else viewer.id
+        recent = store.list_jobs(owner_id=owner, limit=SNAPSHOT_RECENT).items
+        active = [
+            j for j in store.get_many(store.active_ids()) if owner is None or j.owner.id == owner
+        ]
+        jobs = {j.id: j for j in [*recent, *active]}
+        return sorted(jobs.values(), key=lambda j: j.created_at)
+
+    async def _send_snapshot(self, sock: Socket) -> None:
+        jobs = await run_in_threadpool(self._visible_jobs, sock.viewer, sock.tab)
+        for job in jobs:
+            context = self._context(job)
+            if sock.inserts_new:
+                sock.offer((job.id, "row"), render_row(context, is_watching=False, upsert=True))
+                sock.known.add(job.id)
+            for kind, fragment in render_parts(context, ALL_PARTS).items():
+                sock.offer((job.id, kind), fragment)
+        sock.wake.set()
+
+    async def endpoint(self, websocket: WebSocket) -> None:
+        viewer = await viewer_of(websocket)
+        if viewer is None or not viewer.may_run_jobs:
+            await websocket.close(code=1008, reason="sign in as a Superadmin or Power User")
+            return
+        tab = websocket.query_params.get("tab", "all")
+        if tab not in ("all", "mine") or not viewer.is_superadmin:
+            tab = "mine"  # a Power User's socket carries only their own jobs, whatever it asks
+        inserts_new = websocket.query_params.get("insert", "1") == "1"
+        await websocket.accept()
+        sock = Socket(websocket, viewer, tab, inserts_new)
+        self.sockets.add(sock)
+        receiver = asyncio.create_task(self._drain(websocket))
+        try:
+            await self._send_snapshot(sock)
+            await self._send_loop(sock, receiver)
+        except (WebSocketDisconnect, RuntimeError, ConnectionError):
+            pass  # the client went away: a normal end
+        except TimeoutError:
+            log.info("closing a socket of user %s: it stopped reading", viewer.id)
+            with contextlib.suppress(Exception):
+                await websocket.close(code=1013, reason="too slow")
+        finally:
+            self.sockets.discard(sock)
+            self.dirty.discard(sock)
+            receiver.cancel()
+
+    async def _send_loop(self, sock: Socket, receiver: asyncio.Task[None]) -> None:
+        while not receiver.done():
+            waiter = asyncio.create_task(sock.wake.wait())
+            done, _ = await asyncio.wait({waiter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            if receiver in done:
+                waiter.cancel()
+                return
+            sock.wake.clear()
+            frame = sock.take_frame()
+            if frame:
+                await asyncio.wait_for(sock.websocket.send_text(frame), SEND_TIMEOUT_S)
+
+    async def _drain(self, websocket: WebSocket) -> None:
+        """Read (and ignore) what the client sends, to notice when it goes away."""
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return

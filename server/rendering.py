@@ -1,0 +1,45 @@
+"""Templates: one Jinja2 environment (autoescaped) for the pages, responses and pushes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+import web
+
+templates = Jinja2Templates(directory=str(web.TEMPLATES))
+env = templates.env
+
+
+def iso(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return (
+        datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
+
+
+def utc_text(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+env.filters["iso"] = iso
+env.filters["utc_text"] = utc_text
+env.filters["thousands"] = lambda n: f"{n:,}" if n is not None else "?"
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    """A page or fragment for `request`, with the viewer in its context."""
+    context = {"viewer": request.scope.get("state", {}).get("viewer"), **context}
+    response: HTMLResponse = templates.TemplateResponse(
+        request, name, context, status_code=status_code
+    )
+    return response

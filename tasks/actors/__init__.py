@@ -1,0 +1,1 @@
+"""The massive actions and the mail they send."""

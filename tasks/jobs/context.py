@@ -1,0 +1,141 @@
+"""What a massive action holds while it runs: say what happened, and nothing about Redis.
+
+An action calls `set_total(n)`, `error(item, message)` for each item that failed, `save()`
+just before it commits a batch of work, and `advance(k)` just after. The context turns that
+into throttled progress events, an exact error ledger, heartbeats and abort checks:
+
+- errors are kept with the position of the first item not yet committed, so that a job
+  resumed after a crash (`resume(position)`) forgets exactly the errors it will find again;
+- `advance()` raises `AbortRequested` once an abort was asked for, so the action stops at the
+  boundary after its last commit and writes nothing more;
+- a heartbeat thread refreshes the job every `heartbeat_s` even while an item is slow.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from tasks.jobs.model import Job, Status
+from tasks.jobs.store import JobError, JobStore
+from tasks.jobs.throttle import Throttle
+
+log = logging.getLogger(__name__)
+
+ERRORS_PER_WRITE = 500
+
+
+class AbortRequested(Exception):
+    """Raised from `advance()` once somebody asked for the job to stop."""
+
+
+class JobContext:
+    def __init__(
+        self,
+        store: JobStore,
+        job: Job,
+        interval_ms: int = 200,
+        heartbeat_s: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.job = job
+        self.heartbeat_s = heartbeat_s
+        self.clock = clock
+        self.total = job.total
+        self.done = job.checkpoint
+        self.is_abort_requested = job.status is Status.ABORTING
+        self._throttle = Throttle(interval_ms)
+        self._errors: list[JobError] = []
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    @property
+    def id(self) -> str:
+        return self.job.id
+
+    @property
+    def params(self) -> dict[str, object]:
+        return self.job.params
+
+    # -- what an action says -----------------------------------------------------------------
+
+    def resume(self, position: int) -> None:
+        """Start (again) after the first `position` items, whose work is committed."""
+        with self._lock:
+            self.store.rewind(self.id, position)
+            self.done = position
+            self._errors.clear()
+
+    def set_total(self, total: int) -> None:
+        if total < 0:
+            raise ValueError(f"total must be >= 0, got {total}")
+        with self._lock:
+            self.total = total
+            self._flush()
+
+    def error(self, item: str, message: str) -> None:
+        """Record that `item` failed because of `message` (a sentence a person can act on)."""
+        with self._lock:
+            self._errors.append(JobError(self.done, item, message, self.clock()))
+            if len(self._errors) >= ERRORS_PER_WRITE:
+                self._flush()
+
+    def save(self) -> None:
+        """Write the errors recorded so far: call it before committing the items they concern."""
+        with self._lock:
+            if self._errors:
+                self._flush()
+
+    def advance(self, k: int = 1) -> None:
+        """`k` more items are done and committed; raises AbortRequested if asked to stop."""
+        with self._lock:
+            self.done += k
+            if self._throttle.offer(time.monotonic()):
+                self._flush()
+        if self.is_abort_requested:
+            raise AbortRequested(self.id)
+
+    # -- what the middleware does ------------------------------------------------------------
+
+    def start_heartbeat(self) -> None:
+        self._beat = threading.Thread(target=self._beat_loop, name=f"heartbeat-{self.id}")
+        self._beat.daemon = True
+        self._beat.start()
+
+    def close(self) -> None:
+        """Stop beating and write the last progress and errors (before the final status)."""
+        self._stopped.set()
+        if self._beat is not None:
+            self._beat.join()
+        with self._lock:
+            self._flush()
+
+    def _beat_loop(self) -> None:
+        # Wakes once per progress interval: publishes a throttled update that is still
+        # pending, and beats when nothing else was written for `heartbeat_s`.
+        while not self._stopped.wait(self._throttle.interval_s or self.heartbeat_s):
+            try:
+                with self._lock:
+                    last = self._throttle.last_at or 0.0
+                    if self._throttle.is_pending or time.monotonic() - last >= self.heartbeat_s:
+                        self._flush()
+            except Exception:
+                log.warning("heartbeat of job %s failed", self.id, exc_info=True)
+
+    def _flush(self) -> None:
+        fields = {
+            "done": str(self.done),
+            "checkpoint": str(self.done),
+            "heartbeat_at": repr(self.clock()),
+        }
+        if self.total is not None:
+            fields["total"] = str(self.total)
+        status = self.store.flush(self.id, fields, self._errors)
+        self._errors = []
+        self._throttle.flushed(time.monotonic())
+        if status is None or status is Status.ABORTING:
+            self.is_abort_requested = True

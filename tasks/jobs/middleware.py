@@ -1,0 +1,130 @@
+"""Opens and closes a job around every massive action, as Dramatiq middleware.
+
+Before the actor runs: a queued job starts; a running one (a message redelivered after its
+worker died) resumes; an aborting one is confirmed aborted without running; an ended or
+unknown one is skipped. The actor then finds its `JobContext` with `current_job()`. After
+it: completed, aborted or failed with the exception's message, and the end-of-job emails are
+queued once. A massive action is never retried by Dramatiq: its actor has `max_retries=0`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import Middleware, SkipMessage
+
+from tasks.jobs.context import JobContext
+from tasks.jobs.model import Event, InvalidTransition, Job, Status
+from tasks.jobs.reaper import Reaper
+from tasks.jobs.store import UnknownJob
+from tasks.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+_local = threading.local()
+
+
+class NoJob(RuntimeError):
+    pass
+
+
+def current_job() -> JobContext:
+    ctx: JobContext | None = getattr(_local, "job", None)
+    if ctx is None:
+        raise NoJob("current_job() called outside a massive action")
+    return ctx
+
+
+class JobMiddleware(Middleware):
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.reaper: Reaper | None = None
+
+    @property
+    def actor_options(self) -> set[str]:
+        return {"massive_action"}
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.reaper = Reaper(self.runtime, on_end=self.on_job_end)
+        self.reaper.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if self.reaper is not None:
+            self.reaper.stop()
+
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        actor = broker.get_actor(message.actor_name)
+        if not actor.options.get("massive_action"):
+            return
+        store, settings = self.runtime.store, self.runtime.settings
+        job_id = message.kwargs.get("job_id") or message.args[0]
+        try:
+            job = store.get(job_id)
+        except UnknownJob:
+            log.warning("skipping message %s: unknown job %s", message.message_id, job_id)
+            raise SkipMessage(job_id) from None
+        if job.is_final:
+            raise SkipMessage(job_id)
+        if job.status is Status.ABORTING:
+            self.end(job, Event.CONFIRM_ABORT)
+            raise SkipMessage(job_id)
+        if job.status is Status.QUEUED:
+            try:
+                job = store.transition(job_id, Event.START, at=time.time())
+            except InvalidTransition:  # aborted while we were looking
+                raise SkipMessage(job_id) from None
+        else:
+            log.info("resuming job %s from item %d", job_id, job.checkpoint)
+        ctx = JobContext(store, job, settings.progress_interval_ms, settings.heartbeat_interval_s)
+        ctx.start_heartbeat()
+        _local.job = ctx
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: Any,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        ctx: JobContext | None = getattr(_local, "job", None)
+        if ctx is None:
+            return
+        _local.job = None
+        try:
+            ctx.close()
+        except Exception:
+            log.exception("could not write the last progress of job %s", ctx.id)
+        if exception is None:
+            event = Event.CONFIRM_ABORT if ctx.is_abort_requested else Event.COMPLETE
+            self.end(ctx.job, event)
+        elif type(exception).__name__ == "AbortRequested":
+            self.end(ctx.job, Event.CONFIRM_ABORT)
+        else:
+            message_text = str(exception) or type(exception).__name__
+            self.end(ctx.job, Event.FAIL, message=message_text[:2000])
+
+    def end(self, job: Job, event: Event, **changes: Any) -> None:
+        """Give the job its final status (abort wins a race with completion), then mail."""
+        store = self.runtime.store
+        try:
+            ended = store.transition(job.id, event, at=time.time(), **changes)
+        except InvalidTransition as exc:
+            if exc.status is Status.ABORTING:
+                ended = store.transition(job.id, Event.CONFIRM_ABORT, at=time.time())
+            else:
+                log.warning("job %s could not %s from %s", job.id, event, exc.status)
+                return
+        except UnknownJob:
+            log.warning("job %s was removed while it ran", job.id)
+            return
+        self.on_job_end(ended)
+
+    def on_job_end(self, job: Job) -> None:
+        from tasks.actors.mail import queue_job_mails
+
+        queue_job_mails(self.runtime.store, job)

@@ -1,0 +1,219 @@
+"""The job record and its state machine: pure data, no I/O, no clock.
+
+Times are seconds since the epoch (UTC) passed in as `at=`; the store keeps a job as a flat
+hash of strings (`to_fields` / `from_fields`), and every process derives percent, running
+time, rate and staleness from the same record.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    ABORTING = "aborting"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ABORTED = "aborted"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL
+
+
+FINAL = frozenset({Status.COMPLETED, Status.FAILED, Status.ABORTED})
+
+
+class Event(StrEnum):
+    START = "start"
+    COMPLETE = "complete"
+    FAIL = "fail"
+    ABORT = "abort"
+    CONFIRM_ABORT = "confirm_abort"
+
+
+TRANSITIONS: dict[tuple[Status, Event], Status] = {
+    (Status.QUEUED, Event.START): Status.RUNNING,
+    (Status.QUEUED, Event.ABORT): Status.ABORTED,
+    (Status.RUNNING, Event.COMPLETE): Status.COMPLETED,
+    (Status.RUNNING, Event.FAIL): Status.FAILED,
+    (Status.RUNNING, Event.ABORT): Status.ABORTING,
+    (Status.ABORTING, Event.CONFIRM_ABORT): Status.ABORTED,
+    (Status.ABORTING, Event.FAIL): Status.FAILED,
+}
+
+
+class InvalidTransition(Exception):
+    """An event that the job's current status does not allow."""
+
+    def __init__(self, status: Status, event: Event) -> None:
+        super().__init__(f"{status.value} -> {event.value}")
+        self.status = status
+        self.event = event
+
+
+def next_status(status: Status, event: Event) -> Status:
+    try:
+        return TRANSITIONS[(status, event)]
+    except KeyError:
+        raise InvalidTransition(status, event) from None
+
+
+def edges(event: Event) -> dict[Status, Status]:
+    """Every `from -> to` pair that `event` allows, for stores that check atomically."""
+    return {src: dst for (src, ev), dst in TRANSITIONS.items() if ev is event}
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    kind: str
+    description: str
+    owner: Person
+    created_at: float
+    status: Status = Status.QUEUED
+    params: dict[str, Any] = field(default_factory=dict)
+    total: int | None = None
+    done: int = 0
+    error_count: int = 0
+    checkpoint: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    heartbeat_at: float | None = None
+    aborted_by: Person | None = None
+    aborted_at: float | None = None
+    message: str = ""
+    seq: int = 0
+
+    @property
+    def is_final(self) -> bool:
+        return self.status.is_final
+
+    @property
+    def percent(self) -> int | None:
+        """Whole percent done, or None while the total is unknown."""
+        if self.total is None:
+            return None
+        if self.total == 0:
+            return 100 if self.is_final or self.status is Status.RUNNING else 0
+        return min(100, self.done * 100 // self.total)
+
+    def running_time(self, at: float) -> float | None:
+        """Seconds spent running: frozen once finished, None while queued."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at if self.finished_at is not None else at
+        return max(0.0, end - self.started_at)
+
+    def rate(self, at: float) -> float | None:
+        """Items per second since the job started, once there is something to measure."""
+        elapsed = self.running_time(at)
+        if not elapsed or self.done == 0:
+            return None
+        return self.done / elapsed
+
+    def eta(self, at: float) -> float | None:
+        """Seconds left at the current rate, while running with a known total."""
+        rate = self.rate(at)
+        if self.status is not Status.RUNNING or rate is None or self.total is None:
+            return None
+        return max(0, self.total - self.done) / rate
+
+    def is_stalled(self, at: float, after_s: float) -> bool:
+        """Running, but no heartbeat for `after_s` seconds."""
+        if self.status not in (Status.RUNNING, Status.ABORTING):
+            return False
+        last = self.heartbeat_at or self.started_at or self.created_at
+        return at - last > after_s
+
+    def expires_at(self, retention_s: float) -> float | None:
+        return None if self.finished_at is None else self.finished_at + retention_s
+
+    def may_be_seen_by(self, user_id: int, is_superadmin: bool) -> bool:
+        return is_superadmin or self.owner.id == user_id
+
+
+def apply(job: Job, event: Event, at: float, **changes: Any) -> Job:
+    """The job after `event` at time `at`; raises InvalidTransition when it cannot happen."""
+    status = next_status(job.status, event)
+    stamps: dict[str, Any] = {"status": status}
+    if status is Status.RUNNING:
+        stamps["started_at"] = at
+        stamps["heartbeat_at"] = at
+    if status.is_final:
+        stamps["finished_at"] = at
+    return replace(job, **stamps, **changes)
+
+
+_FLOATS = ("created_at", "started_at", "finished_at", "heartbeat_at", "aborted_at")
+_INTS = ("done", "error_count", "checkpoint", "seq")
+
+
+def to_fields(job: Job) -> dict[str, str]:
+    """The job as the flat string hash the store keeps (absent values are omitted)."""
+    fields = {
+        "id": job.id,
+        "kind": job.kind,
+        "description": job.description,
+        "owner_id": str(job.owner.id),
+        "owner_name": job.owner.name,
+        "status": job.status.value,
+        "params": json.dumps(job.params, separators=(",", ":")),
+        "message": job.message,
+    }
+    for name in _INTS:
+        fields[name] = str(getattr(job, name))
+    for name in _FLOATS:
+        value = getattr(job, name)
+        if value is not None:
+            fields[name] = repr(value)
+    if job.total is not None:
+        fields["total"] = str(job.total)
+    if job.aborted_by is not None:
+        fields["aborted_by_id"] = str(job.aborted_by.id)
+        fields["aborted_by_name"] = job.aborted_by.name
+    return fields
+
+
+def from_fields(fields: dict[str, str]) -> Job:
+    """The inverse of `to_fields`; raises KeyError or ValueError on a damaged record."""
+
+    def opt_float(name: str) -> float | None:
+        raw = fields.get(name)
+        return float(raw) if raw else None
+
+    aborted_by = None
+    if fields.get("aborted_by_id"):
+        aborted_by = Person(int(fields["aborted_by_id"]), fields.get("aborted_by_name", ""))
+    total = fields.get("total")
+    return Job(
+        id=fields["id"],
+        kind=fields["kind"],
+        description=fields["description"],
+        owner=Person(int(fields["owner_id"]), fields["owner_name"]),
+        created_at=float(fields["created_at"]),
+        status=Status(fields["status"]),
+        params=json.loads(fields.get("params") or "{}"),
+        total=int(total) if total else None,
+        done=int(fields.get("done") or 0),
+        error_count=int(fields.get("error_count") or 0),
+        checkpoint=int(fields.get("checkpoint") or 0),
+        started_at=opt_float("started_at"),
+        finished_at=opt_float("finished_at"),
+        heartbeat_at=opt_float("heartbeat_at"),
+        aborted_by=aborted_by,
+        aborted_at=opt_float("aborted_at"),
+        message=fields.get("message", ""),
+        seq=int(fields.get("seq") or 0),
+    )

@@ -1,0 +1,327 @@
+"""Jobs on Redis: records, indexes, the error ledger, notify wishes, and events.
+
+Keys, all under one prefix (`jobdeck:` by default):
+
+    job:{id}              hash: the job record (`model.to_fields`), plus `mail_queued`
+    job:{id}:errors       sorted set: the error ledger; score = item position, member = JSON
+    job:{id}:notify       set: ids of the people who asked for an email when the job ends
+    job:{id}:mailed       set: ids of the people who were sent that email
+    jobs                  sorted set: every job id, scored by creation time
+    jobs:owner:{uid}      sorted set: one owner's job ids, scored by creation time
+    jobs:active           sorted set: jobs not yet ended, scored by creation time
+    jobs:expiry           sorted set: ended jobs, scored by when they expire
+    events                pub/sub channel: one JSON event per change (see docs/events.md)
+
+A change of status is a WATCH/MULTI transaction that applies the pure model and PUBLISHes the
+new snapshot inside the same MULTI, so that the stored record and the event stream agree and
+a racing abort and completion cannot both win. Progress and errors go through one Lua script
+(`FLUSH`), one round trip per throttled update.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
+
+import redis
+
+from tasks.jobs import events
+from tasks.jobs.model import (
+    FINAL,
+    Event,
+    InvalidTransition,
+    Job,
+    Status,
+    apply,
+    from_fields,
+    to_fields,
+)
+
+# KEYS: job hash, errors zset, channel
+# ARGV: n field pairs, field, value, ..., then score, member pairs for the ledger
+FLUSH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local n = tonumber(ARGV[1])
+local i = 2
+for _ = 1, n do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+while i <= #ARGV do
+  redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+redis.call('HSET', KEYS[1], 'error_count', redis.call('ZCARD', KEYS[2]))
+redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local flat = redis.call('HGETALL', KEYS[1])
+local job = {}
+for j = 1, #flat, 2 do job[flat[j]] = flat[j + 1] end
+job['mail_queued'] = nil
+redis.call('PUBLISH', KEYS[3], cjson.encode({v = 1, type = 'job', job = job}))
+return job['status']
+"""
+
+# KEYS: job hash, errors zset; ARGV: position
+REWIND = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[1], '+inf')
+redis.call('HSET', KEYS[1], 'error_count', redis.call('ZCARD', KEYS[2]),
+           'done', ARGV[1], 'checkpoint', ARGV[1])
+return true
+"""
+
+
+T = TypeVar("T")
+
+
+class UnknownJob(LookupError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"unknown job {job_id!r}")
+        self.job_id = job_id
+
+
+@dataclass(frozen=True)
+class JobError:
+    position: int
+    item: str
+    message: str
+    at: float
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"p": self.position, "item": self.item, "message": self.message, "at": self.at},
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> JobError:
+        data = json.loads(raw)
+        return cls(data["p"], data["item"], data["message"], data["at"])
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    cursor: str | None
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(8)
+
+
+def is_job_id(value: str) -> bool:
+    return len(value) == 16 and all(c in "0123456789abcdef" for c in value)
+
+
+class JobStore:
+    """Maps jobs to Redis and back; every method is one or a few round trips."""
+
+    def __init__(self, client: redis.Redis, retention_s: float, prefix: str = "jobdeck:") -> None:
+        self.redis = client
+        self.retention_s = retention_s
+        self.prefix = prefix
+        self.channel = prefix + "events"
+        self._flush = client.register_script(FLUSH)
+        self._rewind = client.register_script(REWIND)
+
+    @classmethod
+    def from_url(cls, url: str, retention_s: float, prefix: str = "jobdeck:") -> JobStore:
+        client = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        return cls(client, retention_s, prefix)
+
+    def key(self, *parts: object) -> str:
+        return self.prefix + ":".join(str(p) for p in parts)
+
+    # -- records ---------------------------------------------------------------------------
+
+    def create(self, job: Job) -> Job:
+        """Store a new job (queued) and announce it."""
+        job = replace(job, seq=1)
+        fields = to_fields(job)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.key("job", job.id), mapping=fields)
+        pipe.zadd(self.key("jobs"), {job.id: job.created_at})
+        pipe.zadd(self.key("jobs", "owner", job.owner.id), {job.id: job.created_at})
+        pipe.zadd(self.key("jobs", "active"), {job.id: job.created_at})
+        pipe.publish(self.channel, events.encode_job(fields))
+        pipe.execute()
+        return job
+
+    def get(self, job_id: str) -> Job:
+        fields = self.redis.hgetall(self.key("job", job_id))
+        if not fields:
+            raise UnknownJob(job_id)
+        return from_fields(fields)
+
+    def get_many(self, job_ids: Sequence[str]) -> list[Job]:
+        """The jobs that still exist, in the order asked."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(self.key("job", job_id))
+        return [from_fields(f) for f in pipe.execute() if f]
+
+    def transition(self, job_id: str, event: Event, at: float, **changes: Any) -> Job:
+        """Apply `event` atomically; raises InvalidTransition if the status does not allow it."""
+        key = self.key("job", job_id)
+
+        def attempt(pipe: redis.client.Pipeline) -> Job:
+            fields = pipe.hgetall(key)
+            if not fields:
+                raise UnknownJob(job_id)
+            job = apply(from_fields(fields), event, at, **changes)
+            job = replace(job, seq=job.seq + 1)
+            new_fields = to_fields(job)
+            pipe.multi()
+            pipe.hset(key, mapping=new_fields)
+            if job.status in FINAL:
+                self._expire(pipe, job)
+            pipe.publish(self.channel, events.encode_job(new_fields))
+            return job
+
+        result: Job = self.redis.transaction(attempt, key, value_from_callable=True)
+        return result
+
+    def _expire(self, pipe: redis.client.Pipeline, job: Job) -> None:
+        expires_at = job.expires_at(self.retention_s)
+        assert expires_at is not None
+        pipe.zrem(self.key("jobs", "active"), job.id)
+        pipe.zadd(self.key("jobs", "expiry"), {f"{job.id}:{job.owner.id}": expires_at})
+        for name in ("", ":errors", ":notify", ":mailed"):
+            pipe.expireat(self.key("job", job.id) + name, int(expires_at) + 1)
+
+    def flush(
+        self,
+        job_id: str,
+        fields: dict[str, str],
+        errors: Iterable[JobError] = (),
+    ) -> Status | None:
+        """Write progress fields and new errors, publish the snapshot; the status, or None if
+        the job is gone."""
+        args: list[str | int | float] = [len(fields)]
+        for name, value in fields.items():
+            args += [name, value]
+        for error in errors:
+            args += [error.position, error.to_json()]
+        keys = [self.key("job", job_id), self.key("job", job_id, "errors"), self.channel]
+        status = self._flush(keys=keys, args=args)
+        return Status(status) if status else None
+
+    def rewind(self, job_id: str, position: int) -> None:
+        """Forget errors at or after `position`: the items from there on will be done again."""
+        keys = [self.key("job", job_id), self.key("job", job_id, "errors")]
+        if not self._rewind(keys=keys, args=[position]):
+            raise UnknownJob(job_id)
+
+    def delete(self, job_id: str) -> None:
+        job = self.get(job_id)
+        pipe = self.redis.pipeline(transaction=True)
+        for name in ("", ":errors", ":notify", ":mailed"):
+            pipe.delete(self.key("job", job_id) + name)
+        for index in (("jobs",), ("jobs", "owner", job.owner.id), ("jobs", "active")):
+            pipe.zrem(self.key(*index), job_id)
+        pipe.zrem(self.key("jobs", "expiry"), f"{job_id}:{job.owner.id}")
+        pipe.publish(self.channel, events.encode_removed(job_id, job.owner.id))
+        pipe.execute()
+
+    def forget_expired(self, at: float, limit: int = 500) -> list[str]:
+        """Drop ended jobs past retention from every index (their keys expired on their own);
+        returns their ids so that their inputs can be removed too."""
+        members: list[str] = self.redis.zrangebyscore(self.key("jobs", "expiry"), 0, at, 0, limit)
+        if not members:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        ids = []
+        for member in members:
+            job_id, _, owner_id = member.partition(":")
+            ids.append(job_id)
+            pipe.zrem(self.key("jobs", "owner", owner_id), job_id)
+        pipe.zrem(self.key("jobs"), *ids)
+        pipe.zrem(self.key("jobs", "active"), *ids)
+        pipe.zrem(self.key("jobs", "expiry"), *members)
+        pipe.execute()
+        return ids
+
+    # -- lists -----------------------------------------------------------------------------
+
+    def active_ids(self) -> list[str]:
+        ids: list[str] = self.redis.zrange(self.key("jobs", "active"), 0, -1)
+        return ids
+
+    def list_jobs(
+        self,
+        owner_id: int | None = None,
+        statuses: Sequence[Status] = (),
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[Job]:
+        """Newest first, for one owner or everyone, optionally only some statuses.
+
+        The cursor is opaque to callers: the score and id of the last job returned.
+        """
+        index = self.key("jobs", "owner", owner_id) if owner_id is not None else self.key("jobs")
+        max_score, after_id = "+inf", ""
+        if cursor:
+            score, _, after_id = cursor.partition(":")
+            max_score = score
+        wanted = set(statuses)
+        found: list[Job] = []
+        offset, chunk = 0, max(limit, 100)
+        while len(found) < limit:
+            ids: list[str] = self.redis.zrevrangebyscore(
+                index, max_score, "-inf", start=offset, num=chunk
+            )
+            offset += len(ids)
+            is_exhausted = len(ids) < chunk
+            if after_id in ids:  # skip up to and including the last job already returned
+                ids = ids[ids.index(after_id) + 1 :]
+            for job in self.get_many(ids):
+                if not wanted or job.status in wanted:
+                    found.append(job)
+                    if len(found) == limit:
+                        break
+            if is_exhausted:
+                break
+        next_cursor = None
+        if len(found) == limit:
+            next_cursor = f"{found[-1].created_at!r}:{found[-1].id}"
+        return Page(found, next_cursor)
+
+    # -- the error ledger ------------------------------------------------------------------
+
+    def errors(self, job_id: str, cursor: int = 0, limit: int = 50) -> Page[JobError]:
+        """Errors in item order; the cursor is the offset of the next one."""
+        raw = self.redis.zrange(self.key("job", job_id, "errors"), cursor, cursor + limit - 1)
+        items = [JobError.from_json(r) for r in raw]
+        next_cursor = str(cursor + len(items)) if len(items) == limit else None
+        return Page(items, next_cursor)
+
+    def error_count(self, job_id: str) -> int:
+        count: int = self.redis.zcard(self.key("job", job_id, "errors"))
+        return count
+
+    # -- notify me -------------------------------------------------------------------------
+
+    def add_watcher(self, job_id: str, user_id: int) -> None:
+        self.redis.sadd(self.key("job", job_id, "notify"), user_id)
+
+    def watchers(self, job_id: str) -> set[int]:
+        return {int(u) for u in self.redis.smembers(self.key("job", job_id, "notify"))}
+
+    def is_watching(self, job_id: str, user_id: int) -> bool:
+        return bool(self.redis.sismember(self.key("job", job_id, "notify"), user_id))
+
+    def claim_mail_queue(self, job_id: str) -> bool:
+        """True once per job: whoever gets True queues the end-of-job emails."""
+        return bool(self.redis.hsetnx(self.key("job", job_id), "mail_queued", "1"))
+
+    def was_mailed(self, job_id: str, user_id: int) -> bool:
+        return bool(self.redis.sismember(self.key("job", job_id, "mailed"), user_id))
+
+    def mark_mailed(self, job_id: str, user_id: int) -> None:
+        self.redis.sadd(self.key("job", job_id, "mailed"), user_id)
+
+
+__all__ = ["InvalidTransition", "JobError", "JobStore", "Page", "UnknownJob"]

@@ -1,0 +1,131 @@
+"""jobdeck's configuration: one frozen `Settings`, read once from the environment.
+
+Both processes build it at start-up (`create_app()` in the web process, the broker set-up in
+the worker) and pass it down; nothing else reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+class ConfigError(Exception):
+    """A variable is missing or malformed; the message names it and the value."""
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _url(environ: Mapping[str, str], name: str, default: str, schemes: tuple[str, ...]) -> str:
+    raw = environ.get(name) or default
+    if raw and urlsplit(raw).scheme not in schemes:
+        raise ConfigError(f"{name}={raw!r} must start with one of {', '.join(schemes)}")
+    return raw
+
+
+def _secret_key(environ: Mapping[str, str], var_dir: Path, production: bool) -> str:
+    explicit = environ.get("SECRET_KEY")
+    if explicit:
+        if len(explicit) < 16:
+            raise ConfigError("SECRET_KEY is too short: use at least 16 characters")
+        return explicit
+    if production:
+        raise ConfigError("SECRET_KEY must be set when JOBDECK_ENV=production")
+    path = var_dir / "secret_key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str
+    database_url: str
+    secret_key: str
+    smtp_url: str
+    base_url: str
+    host: str
+    port: int
+    var_dir: Path
+    production: bool
+    retention_days: int = 30
+    progress_interval_ms: int = 200
+    heartbeat_interval_s: int = 2
+    worker_lost_after_s: int = 120
+    hub_tick_ms: int = 100
+    login_attempts_per_minute: int = 10
+    mail_from: str = "jobdeck <jobdeck@localhost>"
+    broker_heartbeat_timeout_ms: int = 60_000
+    broker_maintenance_chance: int = 1000
+
+    @property
+    def is_https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.var_dir / "outbox"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.var_dir / "uploads"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        env = environ.get("JOBDECK_ENV", "development")
+        if env not in ("development", "production", "test"):
+            raise ConfigError(f"JOBDECK_ENV={env!r} must be development, production or test")
+        production = env == "production"
+        var_dir = Path(environ.get("JOBDECK_VAR", "var")).resolve()
+        port = _int(environ, "PORT", 8000, minimum=1)
+        if port > 65535:
+            raise ConfigError(f"PORT={port!r} must be at most 65535")
+        host = environ.get("HOST", "127.0.0.1")
+        redis_url = environ.get("REDIS_URL", "")
+        if not redis_url:
+            raise ConfigError("REDIS_URL is not set (make run starts an embedded Redis for you)")
+        _url(environ, "REDIS_URL", "", ("redis", "rediss", "unix"))
+        default_db = f"sqlite:///{var_dir / 'jobdeck.sqlite3'}"
+        database_url = _url(
+            environ, "DATABASE_URL", default_db, ("sqlite", "postgresql", "postgresql+psycopg")
+        )
+        return cls(
+            redis_url=redis_url,
+            database_url=database_url,
+            secret_key=_secret_key(environ, var_dir, production),
+            smtp_url=_url(environ, "SMTP_URL", "", ("smtp", "smtps")),
+            base_url=_url(environ, "BASE_URL", f"http://{host}:{port}", ("http", "https")).rstrip(
+                "/"
+            ),
+            host=host,
+            port=port,
+            var_dir=var_dir,
+            production=production,
+            retention_days=_int(environ, "JOBS_RETENTION_DAYS", 30, minimum=1),
+            progress_interval_ms=_int(environ, "PROGRESS_INTERVAL_MS", 200, minimum=10),
+            heartbeat_interval_s=_int(environ, "HEARTBEAT_INTERVAL_S", 2, minimum=1),
+            worker_lost_after_s=_int(environ, "WORKER_LOST_AFTER_S", 120, minimum=5),
+            hub_tick_ms=_int(environ, "HUB_TICK_MS", 100, minimum=10),
+            login_attempts_per_minute=_int(environ, "LOGIN_ATTEMPTS_PER_MINUTE", 10, minimum=1),
+            mail_from=environ.get("MAIL_FROM", "jobdeck <jobdeck@localhost>"),
+            broker_heartbeat_timeout_ms=_int(
+                environ, "DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 60_000, minimum=1000
+            ),
+            broker_maintenance_chance=_int(environ, "DRAMATIQ_MAINTENANCE_CHANCE", 1000, minimum=0),
+        )

@@ -1,0 +1,102 @@
+"""Real parts for every test: a private redis-server, a database, a Dramatiq worker.
+
+The private Redis starts once per session (before anything imports `tasks.broker`, which
+reads REDIS_URL) and is flushed between tests: it is ours, nobody else's. The database is a
+SQLite file per session, emptied between tests; PostgreSQL joins where TEST_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server.embedded_redis import EmbeddedRedis
+
+_ROOT = Path(tempfile.mkdtemp(prefix="jobdeck-tests-"))
+_REDIS = EmbeddedRedis(_ROOT / "redis", appendonly=False)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _REDIS.start()
+    os.environ.update(
+        REDIS_URL=_REDIS.url,
+        DATABASE_URL=f"sqlite:///{_ROOT / 'jobdeck.sqlite3'}",
+        JOBDECK_ENV="test",
+        JOBDECK_VAR=str(_ROOT / "var"),
+        SECRET_KEY="test-secret-key-not-for-production",
+        PROGRESS_INTERVAL_MS="50",
+        HEARTBEAT_INTERVAL_S="1",
+        DRAMATIQ_HEARTBEAT_TIMEOUT_MS="2000",
+        DRAMATIQ_MAINTENANCE_CHANCE="1000000",
+    )
+    os.environ.pop("SMTP_URL", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _REDIS.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return _REDIS.url
+
+
+@pytest.fixture(scope="session")
+def settings():  # type: ignore[no-untyped-def]
+    from tasks.settings import Settings
+
+    return Settings.from_environ(os.environ)
+
+
+@pytest.fixture(scope="session")
+def runtime():  # type: ignore[no-untyped-def]
+    from tasks.broker import runtime
+
+    from tasks.data.db import create_schema
+
+    create_schema(runtime.engine)
+    return runtime
+
+
+@pytest.fixture(autouse=True)
+def _clean(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts with an empty Redis and empty tables (ours, private to the tests)."""
+    import redis
+
+    redis.Redis.from_url(_REDIS.url).flushall()
+    if "runtime" in request.fixturenames or "engine" in request.fixturenames:
+        rt = request.getfixturevalue("runtime")
+        from tasks.data.db import metadata
+
+        with rt.engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(table.delete())
+    yield
+
+
+@pytest.fixture
+def store(runtime):  # type: ignore[no-untyped-def]
+    return runtime.store
+
+
+@pytest.fixture
+def engine(runtime):  # type: ignore[no-untyped-def]
+    return runtime.engine
+
+
+@pytest.fixture
+def worker(runtime):  # type: ignore[no-untyped-def]
+    """A real Dramatiq worker (threads in this process) on the real broker."""
+    import dramatiq
+
+    import tasks.worker  # noqa: F401
+    from tasks.broker import broker
+
+    worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
+    worker.start()
+    yield worker
+    worker.stop()
