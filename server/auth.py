@@ -69,18 +69,23 @@ class Sessions:
         if len(email) > MAX_EMAIL_INPUT or len(password) > MAX_PASSWORD_INPUT:
             raise SignInRefused(400, "That email address or password is too long.")
         counters = [self._key("signin", "email", email.lower()), self._key("signin", "ip", address)]
-        if any(int(self.redis.get(key) or 0) >= self.attempts_per_minute for key in counters):
+        # Count the attempt before checking it, atomically: checking first would let a burst of
+        # parallel guesses all pass while the count is still low. A success gives it back.
+        pipe = self.redis.pipeline()
+        for key in counters:
+            pipe.incr(key)
+            pipe.expire(key, 60, nx=True)
+        if any(count > self.attempts_per_minute for count in pipe.execute()[::2]):
             raise SignInRefused(429, "Too many failed attempts. Wait a minute and try again.")
         with self.runtime.engine.connect() as conn:
             user = find_user(conn, email)
         hash_ = user.password_hash if user is not None else None
         if not verify_password(hash_, password) or user is None or not user.is_active:
-            pipe = self.redis.pipeline()
-            for key in counters:
-                pipe.incr(key)
-                pipe.expire(key, 60, nx=True)
-            pipe.execute()
             raise SignInRefused(401, "Wrong email address or password.")
+        pipe = self.redis.pipeline()
+        for key in counters:
+            pipe.decr(key)
+        pipe.execute()
         session_id = secrets.token_urlsafe(32)
         self.redis.set(self._key("session", session_id), user.id, ex=SESSION_TTL_S)
         self.redis.sadd(self._key("sessions", "user", user.id), session_id)

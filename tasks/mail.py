@@ -86,6 +86,7 @@ def send_mail(message: EmailMessage, smtp_url: str, outbox: Path, timeout_s: flo
     else:
         smtp = smtplib.SMTP(host, url.port or 25, timeout=timeout_s)
     with smtp:
+        smtp.ehlo()
         if url.scheme == "smtp" and smtp.has_extn("starttls"):
             smtp.starttls(context=ssl.create_default_context())
         if url.username:

@@ -48,9 +48,14 @@ def _secret_key(environ: Mapping[str, str], var_dir: Path, production: bool) -> 
     path = var_dir / "secret_key"
     if not path.exists():
         var_dir.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+        fresh = var_dir / f".secret_key.{secrets.token_hex(4)}"
+        fresh.touch(mode=0o600)
+        fresh.write_text(secrets.token_urlsafe(48))
+        fresh.replace(path)  # atomic: no reader ever sees an empty key
+    key = path.read_text().strip()
+    if len(key) < 16:
+        raise ConfigError(f"{path} holds no usable secret key: remove it to make a new one")
+    return key
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class Settings:
         var_dir = Path(environ.get("JOBDECK_VAR", "var")).resolve()
         port = _int(environ, "PORT", 8000, minimum=1)
         if port > 65535:
-            raise ConfigError(f"PORT={port!r} must be at most 65535")
+            raise ConfigError(f"PORT={environ.get('PORT')!r} must be at most 65535")
         host = environ.get("HOST", "127.0.0.1")
         redis_url = environ.get("REDIS_URL", "")
         if not redis_url:

@@ -55,7 +55,6 @@ def settings():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def runtime():  # type: ignore[no-untyped-def]
     from tasks.broker import runtime
-
     from tasks.data.db import create_schema
 
     create_schema(runtime.engine)
@@ -100,3 +99,7 @@ def worker(runtime):  # type: ignore[no-untyped-def]
     worker.start()
     yield worker
     worker.stop()
+    # A stopped worker's middleware would otherwise start consumers for queues declared later.
+    broker.middleware[:] = [
+        m for m in broker.middleware if getattr(m, "worker", None) is not worker
+    ]

@@ -86,7 +86,8 @@ def enrolled_pairs(conn: Connection, pairs: Iterable[tuple[int, int]]) -> set[tu
 def enroll(conn: Connection, pairs: Iterable[tuple[int, int]]) -> int:
     """Enroll each (user_id, course_id) pair that is not enrolled yet; returns how many were."""
     pairs = list(dict.fromkeys(pairs))
-    new = [p for p in pairs if p not in enrolled_pairs(conn, pairs)]
+    already = enrolled_pairs(conn, pairs)
+    new = [p for p in pairs if p not in already]
     if new:
         now = time.time()
         conn.execute(

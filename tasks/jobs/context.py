@@ -137,5 +137,5 @@ class JobContext:
         status = self.store.flush(self.id, fields, self._errors)
         self._errors = []
         self._throttle.flushed(time.monotonic())
-        if status is None or status is Status.ABORTING:
+        if status is not Status.RUNNING:  # aborting, or ended or removed elsewhere
             self.is_abort_requested = True

@@ -64,6 +64,21 @@ redis.call('PUBLISH', KEYS[3], cjson.encode({v = 1, type = 'job', job = job}))
 return job['status']
 """
 
+# KEYS: job hash, a set beside it; ARGV: member. The set expires with the job, if it does.
+ADD_BESIDE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SADD', KEYS[2], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1
+"""
+
+# KEYS: job hash; the claim is taken only on a job that still exists
+CLAIM_MAIL = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[1], 'mail_queued', '1')
+"""
+
 # KEYS: job hash, errors zset; ARGV: position
 REWIND = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
@@ -126,6 +141,8 @@ class JobStore:
         self.channel = prefix + "events"
         self._flush = client.register_script(FLUSH)
         self._rewind = client.register_script(REWIND)
+        self._add_beside = client.register_script(ADD_BESIDE)
+        self._claim_mail = client.register_script(CLAIM_MAIL)
 
     @classmethod
     def from_url(cls, url: str, retention_s: float, prefix: str = "jobdeck:") -> JobStore:
@@ -262,27 +279,30 @@ class JobStore:
         The cursor is opaque to callers: the score and id of the last job returned.
         """
         index = self.key("jobs", "owner", owner_id) if owner_id is not None else self.key("jobs")
-        max_score, after_id = "+inf", ""
-        if cursor:
-            score, _, after_id = cursor.partition(":")
-            max_score = score
         wanted = set(statuses)
         found: list[Job] = []
+
+        def take(ids: list[str]) -> None:
+            for job in self.get_many(ids):
+                if len(found) < limit and (not wanted or job.status in wanted):
+                    found.append(job)
+
+        max_score = "+inf"
+        if cursor:
+            score, _, after_id = cursor.partition(":")
+            float(score)  # a malformed cursor raises ValueError here
+            # Jobs that share the cursor's creation time come in reverse id order.
+            ties: list[str] = self.redis.zrevrangebyscore(index, score, score)
+            take([job_id for job_id in ties if job_id < after_id])
+            max_score = f"({score}"
         offset, chunk = 0, max(limit, 100)
         while len(found) < limit:
             ids: list[str] = self.redis.zrevrangebyscore(
                 index, max_score, "-inf", start=offset, num=chunk
             )
             offset += len(ids)
-            is_exhausted = len(ids) < chunk
-            if after_id in ids:  # skip up to and including the last job already returned
-                ids = ids[ids.index(after_id) + 1 :]
-            for job in self.get_many(ids):
-                if not wanted or job.status in wanted:
-                    found.append(job)
-                    if len(found) == limit:
-                        break
-            if is_exhausted:
+            take(ids)
+            if len(ids) < chunk:
                 break
         next_cursor = None
         if len(found) == limit:
@@ -305,7 +325,9 @@ class JobStore:
     # -- notify me -------------------------------------------------------------------------
 
     def add_watcher(self, job_id: str, user_id: int) -> None:
-        self.redis.sadd(self.key("job", job_id, "notify"), user_id)
+        keys = [self.key("job", job_id), self.key("job", job_id, "notify")]
+        if not self._add_beside(keys=keys, args=[user_id]):
+            raise UnknownJob(job_id)
 
     def watchers(self, job_id: str) -> set[int]:
         return {int(u) for u in self.redis.smembers(self.key("job", job_id, "notify"))}
@@ -315,13 +337,14 @@ class JobStore:
 
     def claim_mail_queue(self, job_id: str) -> bool:
         """True once per job: whoever gets True queues the end-of-job emails."""
-        return bool(self.redis.hsetnx(self.key("job", job_id), "mail_queued", "1"))
+        return bool(self._claim_mail(keys=[self.key("job", job_id)]))
 
     def was_mailed(self, job_id: str, user_id: int) -> bool:
         return bool(self.redis.sismember(self.key("job", job_id, "mailed"), user_id))
 
     def mark_mailed(self, job_id: str, user_id: int) -> None:
-        self.redis.sadd(self.key("job", job_id, "mailed"), user_id)
+        keys = [self.key("job", job_id), self.key("job", job_id, "mailed")]
+        self._add_beside(keys=keys, args=[user_id])
 
 
 __all__ = ["InvalidTransition", "JobError", "JobStore", "Page", "UnknownJob"]
