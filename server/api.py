@@ -271,18 +271,6 @@ async def launch_import(request: Request) -> Response:
     return JSONResponse(job_json(job, runtime, time.time()), status_code=202)
 
 
-def pairs_csv(emails: list[str], courses: list[str]) -> Iterator[bytes]:
-    yield b"email,course\n"
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for email in emails:
-        for course in courses:
-            writer.writerow([email, course])
-        yield buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate()
-
-
 def enrollment_lists(body: bytes) -> tuple[list[str], list[str]]:
     try:
         data = json.loads(body)
@@ -302,6 +290,7 @@ def enrollment_lists(body: bytes) -> tuple[list[str], list[str]]:
 
 async def launch_enrollment(request: Request) -> Response:
     from tasks.launch import launch_enrollment as launch
+    from tasks.launch import pairs_csv
 
     viewer = await require_admin(request)
     runtime = runtime_of(request)

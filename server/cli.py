@@ -115,6 +115,8 @@ def cmd_run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     var = Path(env.get("JOBDECK_VAR", "var")).resolve()
     var.mkdir(parents=True, exist_ok=True)
     env["JOBDECK_VAR"] = str(var)
+    # The Procfile's commands (uvicorn, dramatiq) live beside this interpreter.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     redis: EmbeddedRedis | None = None
     if not env.get("REDIS_URL"):
         redis = EmbeddedRedis(var / "redis", port=int(env.get("JOBDECK_REDIS_PORT", "0")) or None)

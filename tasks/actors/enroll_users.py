@@ -1,0 +1,109 @@
+"""The `enroll_users` massive action: enroll users in courses, one item per (email, course) pair.
+
+The input is an upload with the header `email,course`. An unknown user or course, or a pair
+already enrolled, is an error that names the pair; the others are written in batches of
+`BATCH_ROWS`, each in one transaction with its checkpoint. `run_enrollment` is the whole
+action, callable without Dramatiq.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dramatiq
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tasks.broker import runtime
+from tasks.csv_input import read_rows, shorten
+from tasks.data.courses import enroll, enrolled_pairs
+from tasks.data.db import courses, users
+from tasks.data.users import normalize_email
+from tasks.jobs.context import AbortRequested, JobContext
+from tasks.jobs.middleware import current_job
+from tasks.uploads import load_checkpoint, save_checkpoint, stream_upload
+
+BATCH_ROWS = 500
+
+
+def _write(
+    ctx: JobContext,
+    engine: Engine,
+    job_id: str,
+    courses_by_code: dict[str, int],
+    batch: list[tuple[str, str]],
+    position: int,
+) -> None:
+    """Check and enroll one batch of (email, course code) pairs; `position` counts the pairs
+    up to its end."""
+    emails = list({email for email, _ in batch if email})
+    with engine.connect() as conn:
+        user_ids: dict[str, int] = {}
+        if emails:
+            query = sa.select(users.c.email, users.c.id).where(users.c.email.in_(emails))
+            user_ids = dict(conn.execute(query).all())
+        wanted = [
+            (user_ids[email], courses_by_code[code])
+            for email, code in batch
+            if email in user_ids and code in courses_by_code
+        ]
+        enrolled = enrolled_pairs(conn, wanted)
+    good: list[tuple[int, int]] = []
+    for email, code in batch:
+        item = f"{shorten(email, 100)} / {shorten(code, 60)}"
+        if not email:
+            ctx.error(item, "email is empty")
+        elif email not in user_ids:
+            ctx.error(item, f"no user with email {shorten(email)!r}")
+        elif not code:
+            ctx.error(item, "course code is empty")
+        elif code not in courses_by_code:
+            ctx.error(item, f"no course with code {shorten(code)!r}")
+        else:
+            pair = (user_ids[email], courses_by_code[code])
+            if pair in enrolled:
+                ctx.error(item, f"{shorten(email)!r} is already enrolled in {shorten(code)!r}")
+            else:
+                enrolled.add(pair)  # a repeat later in the batch is already enrolled too
+                good.append(pair)
+    ctx.save()
+    with engine.begin() as conn:
+        if good:
+            enroll(conn, good)
+        save_checkpoint(conn, job_id, position)
+    ctx.advance(len(batch))
+
+
+def run_enrollment(ctx: JobContext, engine: Engine, job_id: str, params: Mapping[str, Any]) -> None:
+    """Enroll the pairs in the upload of `job_id` from its checkpoint on, reporting through
+    `ctx`; `params["rows"]` is the number of pairs counted at upload."""
+    with engine.connect() as conn:
+        start = load_checkpoint(conn, job_id)
+        courses_by_code = dict(conn.execute(sa.select(courses.c.code, courses.c.id)).all())
+    ctx.resume(start)
+    ctx.set_total(int(params["rows"]))
+    batch: list[tuple[str, str]] = []
+    position = 0
+    for _, row in read_rows(stream_upload(engine, job_id)):
+        position += 1
+        if position <= start:
+            continue
+        batch.append((normalize_email(row.get("email", "")), row.get("course", "").strip()))
+        if len(batch) == BATCH_ROWS:
+            _write(ctx, engine, job_id, courses_by_code, batch, position)
+            batch = []
+    if batch:
+        _write(ctx, engine, job_id, courses_by_code, batch, position)
+
+
+@dramatiq.actor(
+    queue_name="jobs",
+    max_retries=0,
+    time_limit=24 * 3600 * 1000,
+    massive_action=True,
+    throws=(AbortRequested,),
+)
+def enroll_users(job_id: str) -> None:
+    ctx = current_job()
+    run_enrollment(ctx, runtime.engine, job_id, ctx.params)

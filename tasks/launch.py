@@ -1,0 +1,180 @@
+"""Launching a massive action: check the input, keep it, record the job, queue its actor.
+
+The web layer calls these with what a person sent. A bad input raises `InvalidUpload` before
+anything is written, and a launch that fails half-way removes what it wrote: no job is left
+without its input, and no input without its job.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+import dramatiq
+
+from tasks.actors.enroll_users import enroll_users
+from tasks.actors.import_users import import_users
+from tasks.csv_input import (
+    ENROLLMENT_COLUMNS,
+    MAX_BYTES,
+    USER_COLUMNS,
+    InvalidUpload,
+    inspect_upload,
+)
+from tasks.jobs.model import Job, Person
+from tasks.jobs.store import new_job_id
+from tasks.runtime import Runtime
+from tasks.uploads import delete_upload, save_upload
+
+ON_EXISTING = ("skip", "update")
+LAUNCHER_ROLES = ("superadmin", "power_user")
+SPOOL_BYTES = 1024 * 1024
+READ_BYTES = 64 * 1024
+MAX_FILENAME = 80
+
+
+def launch_import(
+    runtime: Runtime,
+    owner: Person,
+    owner_role: str,
+    filename: str,
+    chunks: Iterable[bytes],
+    on_existing: str = "skip",
+) -> Job:
+    """Queue an import of the users in a CSV upload; raises InvalidUpload on a bad file."""
+    _check_role(owner_role)
+    if on_existing not in ON_EXISTING:
+        raise ValueError(f"on_existing must be 'skip' or 'update', got {on_existing!r}")
+    with _spool(chunks) as spool:
+        summary = inspect_upload(_read(spool), required=("email", "name"), allowed=USER_COLUMNS)
+        name = display_filename(filename)
+        job = Job(
+            id=new_job_id(),
+            kind="import_users",
+            description=f"Import users from {name} ({_count(summary.rows, 'row')})",
+            owner=owner,
+            created_at=time.time(),
+            params={
+                "rows": summary.rows,
+                "filename": name,
+                "on_existing": on_existing,
+                "owner_role": owner_role,
+            },
+            total=summary.rows,
+        )
+        return _launch(runtime, job, spool, import_users)
+
+
+def launch_enrollment(
+    runtime: Runtime,
+    owner: Person,
+    owner_role: str,
+    pairs_csv_chunks: Iterable[bytes],
+    description: str | None = None,
+) -> Job:
+    """Queue the enrollments in an `email,course` CSV (see `pairs_csv`); raises InvalidUpload
+    on a bad file."""
+    _check_role(owner_role)
+    with _spool(pairs_csv_chunks) as spool:
+        summary = inspect_upload(
+            _read(spool), required=ENROLLMENT_COLUMNS, allowed=ENROLLMENT_COLUMNS
+        )
+        job = Job(
+            id=new_job_id(),
+            kind="enroll_users",
+            description=description
+            or f"Enroll users in courses ({_count(summary.rows, 'enrollment')})",
+            owner=owner,
+            created_at=time.time(),
+            params={"rows": summary.rows, "owner_role": owner_role},
+            total=summary.rows,
+        )
+        return _launch(runtime, job, spool, enroll_users)
+
+
+def pairs_csv(emails: Iterable[str], courses: Iterable[str]) -> Iterator[bytes]:
+    """The `email,course` CSV of every email with every course, in chunks."""
+    course_list = list(courses)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(ENROLLMENT_COLUMNS)
+    for email in emails:
+        for course in course_list:
+            writer.writerow((email, course))
+        if buffer.tell() >= READ_BYTES:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def display_filename(filename: str) -> str:
+    """The name a person would recognise: no folders, no control characters, not too long."""
+    name = re.split(r"[/\\]", filename)[-1]
+    name = " ".join("".join(c if c.isprintable() else " " for c in name).split())
+    if len(name) > MAX_FILENAME:
+        name = name[: MAX_FILENAME - 1] + "…"
+    return name or "upload.csv"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def _check_role(owner_role: str) -> None:
+    if owner_role not in LAUNCHER_ROLES:
+        raise PermissionError(f"a {owner_role!r} may not launch massive actions")
+
+
+def _spool(chunks: Iterable[bytes]) -> tempfile.SpooledTemporaryFile[bytes]:
+    spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(
+        max_size=SPOOL_BYTES
+    )
+    size = 0
+    try:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > MAX_BYTES:
+                raise InvalidUpload(
+                    f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB: "
+                    "split it into smaller files"
+                )
+            spool.write(chunk)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+def _read(spool: IO[bytes]) -> Iterator[bytes]:
+    spool.seek(0)
+    return iter(lambda: spool.read(READ_BYTES), b"")
+
+
+def _launch(runtime: Runtime, job: Job, spool: IO[bytes], actor: dramatiq.Actor[Any, Any]) -> Job:
+    """Keep the input and record the job (one transaction), then queue the actor; undo both if
+    any step fails."""
+    created = None
+    try:
+        with runtime.engine.begin() as conn:
+            save_upload(conn, job.id, _read(spool))
+            created = runtime.store.create(job)
+        actor.send(job_id=job.id)
+    except BaseException:
+        if created is not None:
+            _undo(runtime, job.id)
+        raise
+    return created
+
+
+def _undo(runtime: Runtime, job_id: str) -> None:
+    try:
+        runtime.store.delete(job_id)
+    finally:
+        with runtime.engine.begin() as conn:
+            delete_upload(conn, job_id)

@@ -1,0 +1,72 @@
+"""Fixtures for the massive actions: the people who launch them, a course catalogue, and ways to
+wait for a job (a drained worker, or the job's own record)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import dramatiq
+import pytest
+from sqlalchemy.engine import Engine
+
+from tasks.data.courses import add_course
+from tasks.data.users import add_user
+from tasks.jobs.model import Job, Person
+from tasks.jobs.store import JobStore
+
+CATALOGUE = {
+    "CS101": "Introduction to programming",
+    "MATH200": "Linear algebra",
+    "SEC-110": "Information security awareness",
+}
+
+
+@pytest.fixture
+def superadmin(engine: Engine) -> Person:
+    with engine.begin() as conn:
+        user = add_user(conn, "root@example.com", "Rosa Root", "superadmin")
+    return Person(user.id, user.name)
+
+
+@pytest.fixture
+def power_user(engine: Engine) -> Person:
+    with engine.begin() as conn:
+        user = add_user(conn, "pat@example.com", "Pat Power", "power_user")
+    return Person(user.id, user.name)
+
+
+@pytest.fixture
+def catalogue(engine: Engine) -> dict[str, int]:
+    """Course ids by code."""
+    with engine.begin() as conn:
+        return {code: add_course(conn, code, title).id for code, title in CATALOGUE.items()}
+
+
+@pytest.fixture
+def drain(worker: dramatiq.Worker) -> Callable[[], None]:
+    """Wait until the in-process worker has processed every job message."""
+    from tasks.broker import broker
+
+    def wait() -> None:
+        broker.join("jobs", timeout=120_000)
+        worker.join()
+
+    return wait
+
+
+@pytest.fixture
+def wait_for_job(store: JobStore) -> Callable[..., Job]:
+    """Poll the job's record until `predicate(job)` holds; fail after `timeout_s`."""
+
+    def wait(job_id: str, predicate: Callable[[Job], bool], timeout_s: float = 60.0) -> Job:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            job = store.get(job_id)
+            if predicate(job):
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} never got there; last seen: {job}")
+            time.sleep(0.01)  # a polling interval, not a wait for an outcome
+
+    return wait
