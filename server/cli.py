@@ -130,10 +130,14 @@ def cmd_run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         procfile = Path(args.procfile)
         honcho = [sys.executable, "-m", "honcho", "start", "-f", str(procfile), "-d", "."]
         child = subprocess.Popen(honcho, env=env)
+        # Ctrl-C and SIGTERM both stop everything (even where SIGINT was ignored, as for a
+        # background job of a script).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             return child.wait()
         except KeyboardInterrupt:
-            child.send_signal(signal.SIGINT)
+            child.send_signal(signal.SIGTERM)
             return child.wait()
     except ConfigError as exc:
         print(f"jobdeck: {exc}", file=sys.stderr)

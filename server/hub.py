@@ -29,7 +29,17 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.access import viewer_of
 from server.auth import Viewer
-from server.job_views import job_context, render_parts, render_removed, render_row
+from server.job_views import (
+    header_state,
+    job_context,
+    render_indicator,
+    render_notice,
+    render_parts,
+    render_recent,
+    render_removed,
+    render_row,
+    running_count,
+)
 from tasks.jobs import events
 from tasks.jobs.model import Job
 from tasks.runtime import Runtime
@@ -38,6 +48,7 @@ log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S = 30.0
 SNAPSHOT_RECENT = 50
+MAX_REMEMBERED = 10_000
 ALL_PARTS = ("state", "errors", "actions")
 
 
@@ -46,6 +57,7 @@ class Socket:
     websocket: WebSocket
     viewer: Viewer
     tab: str
+    shows_list: bool
     inserts_new: bool
     known: set[str] = field(default_factory=set)
     pending: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -116,7 +128,7 @@ class Hub:
                         if message["channel"] == signouts.encode():
                             await self._close_session(message["data"].decode())
                         else:
-                            self.publish(message["data"])
+                            await self.publish(message["data"])
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -124,7 +136,7 @@ class Hub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def publish(self, raw: bytes | str) -> None:
+    async def publish(self, raw: bytes | str) -> None:
         """Route one event from Redis to its audience (rendered once)."""
         try:
             event = events.decode(raw)
@@ -145,9 +157,12 @@ class Hub:
         if previous is not None and previous.seq >= job.seq:
             return  # a stale or repeated event: the newer state is already out
         self.last[job.id] = job
-        if job.is_final:
-            self.last.pop(job.id, None)
-        audience = [s for s in self.sockets if s.sees(job.owner.id)]
+        if len(self.last) > MAX_REMEMBERED:
+            for old in [j.id for j in self.last.values() if j.is_final][: MAX_REMEMBERED // 10]:
+                del self.last[old]
+        is_new_status = previous is None or previous.status is not job.status
+        await self._tell_owner(job, is_new_status)
+        audience = [s for s in self.sockets if s.shows_list and s.sees(job.owner.id)]
         if not audience:
             return
         context = self._context(job)
@@ -164,6 +179,28 @@ class Hub:
             for kind, fragment in parts.items():
                 sock.offer((job.id, kind), fragment)
             self.dirty.add(sock)
+
+    async def _tell_owner(self, job: Job, is_new_status: bool) -> None:
+        """The header of every admin page: my running count, my recent jobs, my notices."""
+        store = self.runtime.store
+        mine = [s for s in self.sockets if s.viewer.id == job.owner.id]
+        if mine:
+            recent = render_recent(job)
+            for sock in mine:
+                sock.offer((job.id, "recent"), recent)
+                self.dirty.add(sock)
+        if mine and is_new_status:
+            count = await run_in_threadpool(running_count, store, job.owner.id)
+            indicator = render_indicator(count)
+            for sock in mine:
+                sock.offer(("", "indicator"), indicator)
+        if job.is_final and is_new_status:
+            watchers = await run_in_threadpool(store.watchers, job.id)
+            notice = render_notice(job)
+            for sock in self.sockets:
+                if sock.viewer.id in watchers:
+                    sock.offer((job.id, "notice"), notice)
+                    self.dirty.add(sock)
 
     def _context(self, job: Job) -> dict[str, object]:
         stalled_after = self.settings.worker_lost_after_s / 2
@@ -189,6 +226,9 @@ class Hub:
 
     # -- socket side -----------------------------------------------------------------------
 
+    def _snapshot(self, viewer: Viewer, tab: str) -> tuple[list[Job], dict[str, object]]:
+        return self._visible_jobs(viewer, tab), header_state(self.runtime.store, viewer.id)
+
     def _visible_jobs(self, viewer: Viewer, tab: str) -> list[Job]:
         store = self.runtime.store
         owner = None if (viewer.is_superadmin and tab == "all") else viewer.id
@@ -200,8 +240,12 @@ class Hub:
         return sorted(jobs.values(), key=lambda j: j.created_at)
 
     async def _send_snapshot(self, sock: Socket) -> None:
-        jobs = await run_in_threadpool(self._visible_jobs, sock.viewer, sock.tab)
-        for job in jobs:
+        jobs, header = await run_in_threadpool(self._snapshot, sock.viewer, sock.tab)
+        sock.offer(("", "indicator"), render_indicator(int(str(header["running"]))))
+        recent: list[Job] = header["recent"]  # type: ignore[assignment]
+        for job in reversed(recent):
+            sock.offer((job.id, "recent"), render_recent(job))
+        for job in jobs if sock.shows_list else []:
             context = self._context(job)
             if sock.inserts_new:
                 sock.offer((job.id, "row"), render_row(context, is_watching=False, upsert=True))
@@ -218,9 +262,10 @@ class Hub:
         tab = websocket.query_params.get("tab", "all")
         if tab not in ("all", "mine") or not viewer.is_superadmin:
             tab = "mine"  # a Power User's socket carries only their own jobs, whatever it asks
-        inserts_new = websocket.query_params.get("insert", "1") == "1"
+        shows_list = websocket.query_params.get("list", "1") == "1"
+        inserts_new = shows_list and websocket.query_params.get("insert", "1") == "1"
         await websocket.accept()
-        sock = Socket(websocket, viewer, tab, inserts_new)
+        sock = Socket(websocket, viewer, tab, shows_list, inserts_new)
         self.sockets.add(sock)
         receiver = asyncio.create_task(self._drain(websocket))
         try:

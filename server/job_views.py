@@ -10,7 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from server.rendering import env
-from tasks.jobs.model import Job
+from tasks.jobs.model import Job, Status
+from tasks.jobs.store import JobStore
+
+RECENT = 5
+OUTCOMES = {Status.COMPLETED: "completed", Status.FAILED: "failed", Status.ABORTED: "was aborted"}
 
 PART_TEMPLATES = {
     "state": "jobs/_state.html",
@@ -45,8 +49,37 @@ def render_parts(context: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, s
     return parts
 
 
+def running_count(store: JobStore, owner_id: int) -> int:
+    """How many of this person's jobs have not ended yet (for the header indicator)."""
+    return sum(1 for j in store.get_many(store.active_ids()) if j.owner.id == owner_id)
+
+
+def header_state(store: JobStore, owner_id: int) -> dict[str, Any]:
+    """The header indicator on every admin page: my running jobs and my latest few."""
+    recent = store.list_jobs(owner_id=owner_id, limit=RECENT).items
+    return {"running": running_count(store, owner_id), "recent": recent}
+
+
+def render_indicator(running: int) -> str:
+    return env.get_template("jobs/_indicator.html").render(running=running)
+
+
+def render_recent(job: Job) -> str:
+    """The job's line in the header's recent-jobs pop-up: inserted if new, else replaced."""
+    line = env.get_template("jobs/_recent.html").render(job=job)
+    return f'<div hx-swap-oob="afterbegin:#recent-list" data-upsert>{line}</div>{line}'
+
+
+def render_notice(job: Job) -> str:
+    outcome = OUTCOMES.get(job.status, job.status.value)
+    return env.get_template("jobs/_notice.html").render(job=job, outcome=outcome)
+
+
 def render_removed(job_id: str) -> str:
-    return f'<div id="job-{job_id}" hx-swap-oob="delete"></div>'
+    return (
+        f'<div id="job-{job_id}" hx-swap-oob="delete"></div>'
+        f'<div id="recent-{job_id}" hx-swap-oob="delete"></div>'
+    )
 
 
 def format_seconds(seconds: float | None) -> str:

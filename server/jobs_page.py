@@ -95,7 +95,7 @@ async def background_jobs(request: Request) -> Response:
         "q": query,
         "next_cursor": next_cursor,
         "statuses": [s.value for s in Status],
-        "ws_url": f"/ws/jobs?tab={tab}&insert={'0' if is_filtered else '1'}",
+        "ws_url": f"/ws/jobs?tab={tab}&list=1&insert={'0' if is_filtered else '1'}",
     }
     return render(request, "jobs/page.html", context)
 

@@ -38,7 +38,12 @@ def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
     """A page or fragment for `request`, with the viewer in its context."""
-    context = {"viewer": request.scope.get("state", {}).get("viewer"), **context}
+    viewer = request.scope.get("state", {}).get("viewer")
+    if viewer is not None and viewer.may_run_jobs and "header" not in context:
+        from server.job_views import header_state
+
+        context["header"] = header_state(request.app.state.runtime.store, viewer.id)
+    context = {"viewer": viewer, **context}
     response: HTMLResponse = templates.TemplateResponse(
         request, name, context, status_code=status_code
     )

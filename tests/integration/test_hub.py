@@ -69,6 +69,13 @@ def new_job(store, owner, description: str) -> Job:  # type: ignore[no-untyped-d
     return store.create(job)
 
 
+def receive_until(ws, needle: str) -> str:  # type: ignore[no-untyped-def]
+    """Frames until one contains `needle` (the pytest timeout bounds the wait)."""
+    while needle not in (frame := ws.receive_text()):
+        pass
+    return frame
+
+
 def wait_for_hub(app) -> None:  # type: ignore[no-untyped-def]
     hub = app.state.hub
     deadline = time.monotonic() + 5
@@ -84,7 +91,7 @@ def test_new_job_reaches_owner_and_superadmins_on_view_all(app, client, cookies,
         wait_for_hub(app)
         job = new_job(store, people["power"], "Import users from team.csv (10 rows)")
         for ws in (super_ws, power_ws):
-            frame = ws.receive_text()
+            frame = receive_until(ws, f'id="job-{job.id}"')
             assert f'id="job-{job.id}"' in frame
             assert "Import users from team.csv" in frame
             assert 'role="progressbar"' in frame
@@ -96,8 +103,11 @@ def test_power_user_socket_never_carries_other_jobs(app, client, cookies, people
         secret = new_job(store, people["super"], "Import users from secret.csv (10 rows)")
         store.transition(secret.id, Event.START, at=time.time())
         own = new_job(store, people["power"], "Import users from mine.csv (10 rows)")
-        frame = power_ws.receive_text()
-        assert own.id in frame
+        frames = [power_ws.receive_text()]
+        while f'id="job-{own.id}"' not in frames[-1]:
+            frames.append(power_ws.receive_text())
+        assert own.id in frames[-1]
+        frame = "".join(frames)
         assert secret.id not in frame and "secret.csv" not in frame
 
 
@@ -106,7 +116,7 @@ def test_socket_gets_current_state_on_connect(app, client, cookies, people, stor
     store.transition(job.id, Event.START, at=time.time())
     store.flush(job.id, {"done": "7"})
     with client.websocket_connect("/ws/jobs?tab=mine", headers=cookies["super"]) as ws:
-        frame = ws.receive_text()
+        frame = receive_until(ws, f'id="job-{job.id}-state"')
     assert f'id="job-{job.id}-state"' in frame
     assert 'aria-valuenow="70"' in frame
 
@@ -154,3 +164,34 @@ def test_sign_out_closes_the_sessions_sockets(app, client, cookies):  # type: ig
             while True:
                 ws.receive_text()
         assert closed.value.code == 1008
+
+
+def test_header_socket_counts_my_running_jobs_and_lists_them(app, client, cookies, people, store):  # type: ignore[no-untyped-def]
+    with client.websocket_connect("/ws/jobs?tab=mine&list=0", headers=cookies["power"]) as ws:
+        assert "0 running" in receive_until(ws, 'id="my-running-count"')
+        job = new_job(store, people["power"], "Import users from header.csv (10 rows)")
+        frame = receive_until(ws, "1 running")
+        assert f'id="recent-{job.id}"' in frame
+        assert f'id="job-{job.id}-state"' not in frame  # no list on this page: no row parts
+        store.transition(job.id, Event.START, at=time.time())
+        store.transition(job.id, Event.COMPLETE, at=time.time())
+        assert "0 running" in receive_until(ws, "Completed")
+
+
+def test_watchers_get_an_in_app_notice_when_the_job_ends(app, client, cookies, people, store):  # type: ignore[no-untyped-def]
+    job = new_job(store, people["power"], "Import users from watched.csv (10 rows)")
+    store.transition(job.id, Event.START, at=time.time())
+    store.add_watcher(job.id, people["super2"].id)
+    with (
+        client.websocket_connect("/ws/jobs?tab=mine&list=0", headers=cookies["super2"]) as watcher,
+        client.websocket_connect("/ws/jobs?tab=mine&list=0", headers=cookies["super"]) as other,
+    ):
+        receive_until(watcher, 'id="my-running-count"')
+        receive_until(other, 'id="my-running-count"')
+        store.transition(job.id, Event.COMPLETE, at=time.time())
+        notice = receive_until(watcher, "beforeend:#notices")
+        assert "“Import users from watched.csv (10 rows)” completed" in notice
+        # The one who did not ask hears nothing of it: the next frame it gets is its own job.
+        own = new_job(store, people["super"], "Import users from own.csv (10 rows)")
+        frame = receive_until(other, f'id="recent-{own.id}"')
+        assert "watched.csv" not in frame

@@ -71,6 +71,12 @@
     noteStatuses(document, true);
     var empty = document.getElementById("empty-note");
     if (empty && document.querySelector("#job-list .job")) empty.remove();
+    var recent = document.getElementById("recent-list");
+    if (recent) {
+      while (recent.children.length > 5) recent.lastElementChild.remove();
+      var none = recent.parentNode.querySelector(".empty");
+      if (none && recent.children.length) none.remove();
+    }
   });
   document.addEventListener("DOMContentLoaded", function () {
     draw(document);
