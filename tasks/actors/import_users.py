@@ -26,7 +26,7 @@ from tasks.jobs.context import AbortRequested, JobContext
 from tasks.jobs.middleware import current_job
 from tasks.uploads import load_checkpoint, save_checkpoint, stream_upload
 
-BATCH_ROWS = 500
+BATCH_ROWS = 2000
 # While rows before the checkpoint are re-read, how often to look for an abort request.
 _ABORT_CHECK_ROWS = 5000
 
@@ -141,7 +141,7 @@ class _Import:
     ) -> None:
         good = [row for row in (self.check(line, raw) for line, raw in batch) if row]
         existing = self.find_existing(engine, [row.email for row in good])
-        new, updates, enrollments = [], [], []
+        new, updates, enrollments, new_enrollments = [], [], [], []
         now = time.time()
         for row in good:
             found = existing.get(row.email)
@@ -177,7 +177,7 @@ class _Import:
                 if with_courses:
                     inserted = sa.insert(users).returning(users.c.email, users.c.id)
                     for email, user_id in conn.execute(inserted, values):
-                        enrollments += [(user_id, c) for c in with_courses.get(email, ())]
+                        new_enrollments += [(user_id, c) for c in with_courses.get(email, ())]
                 else:
                     conn.execute(sa.insert(users), values)
             if updates:
@@ -187,6 +187,8 @@ class _Import:
                     .values(name=sa.bindparam("new_name"), role=sa.bindparam("new_role")),
                     updates,
                 )
+            if new_enrollments:
+                enroll(conn, new_enrollments, are_users_new=True)
             if enrollments:
                 enroll(conn, enrollments)
             save_checkpoint(conn, self.job_id, position)

@@ -83,10 +83,15 @@ def enrolled_pairs(conn: Connection, pairs: Iterable[tuple[int, int]]) -> set[tu
     return {(u, c) for u, c in conn.execute(query) if (u, c) in wanted}
 
 
-def enroll(conn: Connection, pairs: Iterable[tuple[int, int]]) -> int:
-    """Enroll each (user_id, course_id) pair that is not enrolled yet; returns how many were."""
+def enroll(
+    conn: Connection, pairs: Iterable[tuple[int, int]], *, are_users_new: bool = False
+) -> int:
+    """Enroll each (user_id, course_id) pair that is not enrolled yet; returns how many were.
+
+    `are_users_new` skips the look-up for users created in this same transaction.
+    """
     pairs = list(dict.fromkeys(pairs))
-    already = enrolled_pairs(conn, pairs)
+    already = set() if are_users_new else enrolled_pairs(conn, pairs)
     new = [p for p in pairs if p not in already]
     if new:
         now = time.time()
