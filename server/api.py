@@ -27,6 +27,7 @@ from tasks.csv_input import InvalidUpload
 from tasks.jobs.model import Event, InvalidTransition, Job, Person, Status
 from tasks.jobs.store import JobStore, UnknownJob, is_job_id
 from tasks.runtime import Runtime
+from tasks.uploads import delete_checkpoint, delete_upload
 
 MAX_PAGE = 200
 MAX_ENROLL_JSON_BYTES = 5 * 1024 * 1024
@@ -237,6 +238,9 @@ def delete_job(runtime: Runtime, viewer: Viewer, job_id: str) -> None:
     if not job.is_final:
         raise HTTPException(409, "A job can be removed only once it has ended.")
     runtime.store.delete(job.id)
+    with runtime.engine.begin() as conn:  # its input and checkpoint go with it
+        delete_upload(conn, job.id)
+        delete_checkpoint(conn, job.id)
 
 
 async def delete(request: Request) -> Response:

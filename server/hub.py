@@ -166,7 +166,14 @@ class Hub:
         if not audience:
             return
         context = self._context(job)
-        parts = render_parts(context, ALL_PARTS)
+        # Only what changed is swapped: a button that a viewer is about to click or has
+        # focused must not be replaced by an identical copy on every progress event.
+        changed = ["state"]
+        if previous is None or previous.error_count != job.error_count:
+            changed.append("errors")
+        if is_new_status:
+            changed.append("actions")
+        parts = render_parts(context, tuple(changed))
         row: str | None = None
         for sock in audience:
             if job.id not in sock.known:

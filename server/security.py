@@ -58,7 +58,7 @@ class CrossSiteGuard:
         if not claimed or claimed == "null":
             referer = headers.get("referer")
             claimed = origin_of(referer) if referer else None
-        return bool(claimed) and claimed.lower() in self.allowed_origins(scope, headers)
+        return claimed is not None and claimed.lower() in self.allowed_origins(scope, headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":

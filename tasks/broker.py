@@ -19,7 +19,7 @@ from tasks.settings import Settings
 settings = Settings.from_environ(os.environ)
 runtime = Runtime(settings)
 
-broker = RedisBroker(
+broker = RedisBroker(  # type: ignore[no-untyped-call]
     url=settings.redis_url,
     namespace="jobdeck-dramatiq",
     heartbeat_timeout=settings.broker_heartbeat_timeout_ms,

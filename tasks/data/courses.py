@@ -47,9 +47,8 @@ def add_course(conn: Connection, code: str, title: str) -> Course:
         raise InvalidCourse(f"course title is longer than {MAX_TITLE} characters")
     if course_ids(conn, [code]):
         raise InvalidCourse(f"a course with code {code!r} already exists")
-    course_id = conn.execute(
-        sa.insert(courses).values(code=code, title=title)
-    ).inserted_primary_key[0]
+    insert = sa.insert(courses).values(code=code, title=title).returning(courses.c.id)
+    course_id = conn.execute(insert).scalar_one()
     return Course(course_id, code, title)
 
 

@@ -107,7 +107,8 @@ def add_user(
     )
     try:
         with conn.begin_nested():
-            user_id = conn.execute(sa.insert(users).values(**values)).inserted_primary_key[0]
+            result = conn.execute(sa.insert(users).values(**values).returning(users.c.id))
+            user_id = result.scalar_one()
     except sa.exc.IntegrityError:
         raise DuplicateEmail(f"a user with email {email!r} already exists") from None
     return User(id=user_id, **values)  # type: ignore[arg-type]

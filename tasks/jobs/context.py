@@ -49,6 +49,7 @@ class JobContext:
         self.is_abort_requested = job.status is Status.ABORTING
         self._throttle = Throttle(interval_ms)
         self._errors: list[JobError] = []
+        self._error_position, self._error_order = -1, 0
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._beat: threading.Thread | None = None
@@ -80,7 +81,11 @@ class JobContext:
     def error(self, item: str, message: str) -> None:
         """Record that `item` failed because of `message` (a sentence a person can act on)."""
         with self._lock:
-            self._errors.append(JobError(self.done, item, message, self.clock()))
+            if self.done != self._error_position:
+                self._error_position, self._error_order = self.done, 0
+            self._error_order += 1
+            error = JobError(self.done, item, message, self.clock(), self._error_order)
+            self._errors.append(error)
             if len(self._errors) >= ERRORS_PER_WRITE:
                 self._flush()
 

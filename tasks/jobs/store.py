@@ -24,7 +24,7 @@ import json
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import redis
 
@@ -104,6 +104,12 @@ class JobError:
     item: str
     message: str
     at: float
+    order: int = 0  # among the errors at one position, in the order they were found
+
+    @property
+    def score(self) -> float:
+        """Ledger order: by position, then by discovery (exact below a million per batch)."""
+        return self.position + min(self.order, 999_999) / 1_000_000
 
     def to_json(self) -> str:
         return json.dumps(
@@ -159,7 +165,7 @@ class JobStore:
         job = replace(job, seq=1)
         fields = to_fields(job)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.key("job", job.id), mapping=fields)
+        pipe.hset(self.key("job", job.id), mapping=cast(dict[Any, Any], fields))
         pipe.zadd(self.key("jobs"), {job.id: job.created_at})
         pipe.zadd(self.key("jobs", "owner", job.owner.id), {job.id: job.created_at})
         pipe.zadd(self.key("jobs", "active"), {job.id: job.created_at})
@@ -168,7 +174,7 @@ class JobStore:
         return job
 
     def get(self, job_id: str) -> Job:
-        fields = self.redis.hgetall(self.key("job", job_id))
+        fields = cast(dict[str, str], self.redis.hgetall(self.key("job", job_id)))
         if not fields:
             raise UnknownJob(job_id)
         return from_fields(fields)
@@ -185,20 +191,21 @@ class JobStore:
         key = self.key("job", job_id)
 
         def attempt(pipe: redis.client.Pipeline) -> Job:
-            fields = pipe.hgetall(key)
+            fields = cast(dict[str, str], pipe.hgetall(key))
             if not fields:
                 raise UnknownJob(job_id)
             job = apply(from_fields(fields), event, at, **changes)
             job = replace(job, seq=job.seq + 1)
             new_fields = to_fields(job)
             pipe.multi()
-            pipe.hset(key, mapping=new_fields)
+            pipe.hset(key, mapping=cast(dict[Any, Any], new_fields))
             if job.status in FINAL:
                 self._expire(pipe, job)
             pipe.publish(self.channel, events.encode_job(new_fields))
             return job
 
-        result: Job = self.redis.transaction(attempt, key, value_from_callable=True)
+        transaction: Any = self.redis.transaction  # typed as if the callable returned None
+        result: Job = transaction(attempt, key, value_from_callable=True)
         return result
 
     def _expire(self, pipe: redis.client.Pipeline, job: Job) -> None:
@@ -221,7 +228,7 @@ class JobStore:
         for name, value in fields.items():
             args += [name, value]
         for error in errors:
-            args += [error.position, error.to_json()]
+            args += [error.score, error.to_json()]
         keys = [self.key("job", job_id), self.key("job", job_id, "errors"), self.channel]
         status = self._flush(keys=keys, args=args)
         return Status(status) if status else None
@@ -246,7 +253,9 @@ class JobStore:
     def forget_expired(self, at: float, limit: int = 500) -> list[str]:
         """Drop ended jobs past retention from every index (their keys expired on their own);
         returns their ids so that their inputs can be removed too."""
-        members: list[str] = self.redis.zrangebyscore(self.key("jobs", "expiry"), 0, at, 0, limit)
+        members = cast(
+            list[str], self.redis.zrangebyscore(self.key("jobs", "expiry"), 0, at, 0, limit)
+        )
         if not members:
             return []
         pipe = self.redis.pipeline(transaction=False)
@@ -264,7 +273,7 @@ class JobStore:
     # -- lists -----------------------------------------------------------------------------
 
     def active_ids(self) -> list[str]:
-        ids: list[str] = self.redis.zrange(self.key("jobs", "active"), 0, -1)
+        ids = cast(list[str], self.redis.zrange(self.key("jobs", "active"), 0, -1))
         return ids
 
     def list_jobs(
@@ -292,13 +301,14 @@ class JobStore:
             score, _, after_id = cursor.partition(":")
             float(score)  # a malformed cursor raises ValueError here
             # Jobs that share the cursor's creation time come in reverse id order.
-            ties: list[str] = self.redis.zrevrangebyscore(index, score, score)
+            ties = cast(list[str], self.redis.zrevrangebyscore(index, score, score))
             take([job_id for job_id in ties if job_id < after_id])
             max_score = f"({score}"
         offset, chunk = 0, max(limit, 100)
         while len(found) < limit:
-            ids: list[str] = self.redis.zrevrangebyscore(
-                index, max_score, "-inf", start=offset, num=chunk
+            ids = cast(
+                list[str],
+                self.redis.zrevrangebyscore(index, max_score, "-inf", start=offset, num=chunk),
             )
             offset += len(ids)
             take(ids)
@@ -314,7 +324,7 @@ class JobStore:
     def errors(self, job_id: str, cursor: int = 0, limit: int = 50) -> Page[JobError]:
         """Errors in item order; the cursor is the offset of the next one."""
         raw = self.redis.zrange(self.key("job", job_id, "errors"), cursor, cursor + limit - 1)
-        items = [JobError.from_json(r) for r in raw]
+        items = [JobError.from_json(r) for r in cast(list[str], raw)]
         next_cursor = str(cursor + len(items)) if len(items) == limit else None
         return Page(items, next_cursor)
 
@@ -333,14 +343,14 @@ class JobStore:
         return {int(u) for u in self.redis.smembers(self.key("job", job_id, "notify"))}
 
     def is_watching(self, job_id: str, user_id: int) -> bool:
-        return bool(self.redis.sismember(self.key("job", job_id, "notify"), user_id))
+        return bool(self.redis.sismember(self.key("job", job_id, "notify"), str(user_id)))
 
     def claim_mail_queue(self, job_id: str) -> bool:
         """True once per job: whoever gets True queues the end-of-job emails."""
         return bool(self._claim_mail(keys=[self.key("job", job_id)]))
 
     def was_mailed(self, job_id: str, user_id: int) -> bool:
-        return bool(self.redis.sismember(self.key("job", job_id, "mailed"), user_id))
+        return bool(self.redis.sismember(self.key("job", job_id, "mailed"), str(user_id)))
 
     def mark_mailed(self, job_id: str, user_id: int) -> None:
         keys = [self.key("job", job_id), self.key("job", job_id, "mailed")]

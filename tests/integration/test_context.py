@@ -326,3 +326,15 @@ def test_resume_rewinds_the_ledger_to_the_committed_position(
     assert store.get(job.id).done == 7
     last = store.errors(job.id).items[-1]
     assert (last.position, last.item, last.message) == (6, "line 8", "name is empty")
+
+
+def test_errors_of_one_batch_keep_the_order_they_were_found_in(store: JobStore) -> None:
+    ctx = JobContext(store, running_job(store))
+    for line in (998, 999, 1000, 1001):  # "line 1000" sorts before "line 998" as text
+        ctx.error(f"line {line}", "name is empty")
+    ctx.save()
+    ctx.advance(2000)
+    ctx.error("line 2005", "name is empty")
+    ctx.close()
+    items = [e.item for e in store.errors(ctx.id).items]
+    assert items == ["line 998", "line 999", "line 1000", "line 1001", "line 2005"]
