@@ -4,14 +4,16 @@ wait for a job (a drained worker, or the job's own record)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import dramatiq
 import pytest
 from sqlalchemy.engine import Engine
+from starlette.testclient import TestClient
 
+from server.app import create_app
 from tasks.data.courses import add_course
-from tasks.data.users import add_user
+from tasks.data.users import User, add_user
 from tasks.jobs.model import Job, Person
 from tasks.jobs.store import JobStore
 
@@ -70,3 +72,48 @@ def wait_for_job(store: JobStore) -> Callable[..., Job]:
             time.sleep(0.01)  # a polling interval, not a wait for an outcome
 
     return wait
+
+
+# -- the web edge: an app served in-process, and signed-in request headers per person -------
+
+ORIGIN = {"origin": "http://testserver"}
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def people(engine: Engine) -> dict[str, User]:
+    with engine.begin() as conn:
+        return {
+            "super": add_user(conn, "super@example.com", "Sue Super", "superadmin", PASSWORD),
+            "super2": add_user(conn, "super2@example.com", "Sam Super", "superadmin", PASSWORD),
+            "power": add_user(conn, "power@example.com", "Pat Power", "power_user", PASSWORD),
+            "plain": add_user(conn, "plain@example.com", "Paul Plain", "user", PASSWORD),
+        }
+
+
+@pytest.fixture
+def app(settings, runtime):  # type: ignore[no-untyped-def]
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app) as client:  # one event loop for the app, its hub and every socket
+        yield client
+
+
+@pytest.fixture
+def headers(client: TestClient, people: dict[str, User]) -> dict[str, dict[str, str]]:
+    """Request headers (Origin and session cookie) for each person, signed in."""
+    made = {}
+    for name, user in people.items():
+        response = client.post(
+            "/login",
+            data={"email": user.email, "password": PASSWORD},
+            headers=ORIGIN,
+            follow_redirects=False,
+        )
+        assert response.status_code == 303, response.text
+        made[name] = {**ORIGIN, "cookie": f"jobdeck_session={response.cookies['jobdeck_session']}"}
+        client.cookies.clear()
+    return made

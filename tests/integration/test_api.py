@@ -6,14 +6,10 @@ import csv
 import io
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
-from starlette.testclient import TestClient
 
-from server.app import create_app
 from tasks.csv_input import MAX_BYTES
-from tasks.data.users import add_user
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import JobError, new_job_id
 
@@ -23,43 +19,6 @@ JOB_FIELDS = (
     "id kind description owner status total done percent error_count created_at started_at "
     "finished_at heartbeat_at stalled aborted_by expires_at url"
 ).split()
-
-
-@pytest.fixture
-def people(engine):  # type: ignore[no-untyped-def]
-    with engine.begin() as conn:
-        return {
-            "super": add_user(conn, "super@example.com", "Sue Super", "superadmin", PASSWORD),
-            "power": add_user(conn, "power@example.com", "Pat Power", "power_user", PASSWORD),
-            "plain": add_user(conn, "plain@example.com", "Paul Plain", "user", PASSWORD),
-        }
-
-
-@pytest.fixture
-def app(settings, runtime):  # type: ignore[no-untyped-def]
-    return create_app(settings)
-
-
-@pytest.fixture
-def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    with TestClient(app) as client:
-        yield client
-
-
-@pytest.fixture
-def headers(client, people) -> dict[str, dict[str, str]]:  # type: ignore[no-untyped-def]
-    made = {}
-    for name, user in people.items():
-        response = client.post(
-            "/login",
-            data={"email": user.email, "password": PASSWORD},
-            headers=ORIGIN,
-            follow_redirects=False,
-        )
-        assert response.status_code == 303, response.text
-        made[name] = {**ORIGIN, "cookie": f"jobdeck_session={response.cookies['jobdeck_session']}"}
-        client.cookies.clear()
-    return made
 
 
 def new_job(store, owner, description: str = "Import users from x.csv (10 rows)") -> Job:  # type: ignore[no-untyped-def]

@@ -3,58 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
-from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from server.app import create_app
-from tasks.data.users import add_user
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import new_job_id
 
 ORIGIN = {"origin": "http://testserver"}
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def people(engine):  # type: ignore[no-untyped-def]
-    with engine.begin() as conn:
-        return {
-            "super": add_user(conn, "super@example.com", "Sue Super", "superadmin", PASSWORD),
-            "super2": add_user(conn, "super2@example.com", "Sam Super", "superadmin", PASSWORD),
-            "power": add_user(conn, "power@example.com", "Pat Power", "power_user", PASSWORD),
-            "plain": add_user(conn, "plain@example.com", "Paul Plain", "user", PASSWORD),
-        }
-
-
-@pytest.fixture
-def app(settings, runtime):  # type: ignore[no-untyped-def]
-    return create_app(settings)
-
-
-@pytest.fixture
-def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    with TestClient(app) as client:  # one event loop for the app, its hub and every socket
-        yield client
-
-
-@pytest.fixture
-def cookies(client, people) -> dict[str, dict[str, str]]:  # type: ignore[no-untyped-def]
-    """Request headers (Origin and session cookie) for each person, signed in."""
-    made = {}
-    for name, user in people.items():
-        response = client.post(
-            "/login",
-            data={"email": user.email, "password": PASSWORD},
-            headers=ORIGIN,
-            follow_redirects=False,
-        )
-        assert response.status_code == 303, response.text
-        made[name] = {**ORIGIN, "cookie": f"jobdeck_session={response.cookies['jobdeck_session']}"}
-        client.cookies.clear()
-    return made
 
 
 def new_job(store, owner, description: str) -> Job:  # type: ignore[no-untyped-def]
@@ -83,10 +40,10 @@ def wait_for_hub(app) -> None:  # type: ignore[no-untyped-def]
         time.sleep(0.01)
 
 
-def test_new_job_reaches_owner_and_superadmins_on_view_all(app, client, cookies, people, store):  # type: ignore[no-untyped-def]
+def test_new_job_reaches_owner_and_superadmins_on_view_all(app, client, headers, people, store):  # type: ignore[no-untyped-def]
     with (
-        client.websocket_connect("/ws/jobs?tab=all", headers=cookies["super2"]) as super_ws,
-        client.websocket_connect("/ws/jobs?tab=all", headers=cookies["power"]) as power_ws,
+        client.websocket_connect("/ws/jobs?tab=all", headers=headers["super2"]) as super_ws,
+        client.websocket_connect("/ws/jobs?tab=all", headers=headers["power"]) as power_ws,
     ):
         wait_for_hub(app)
         job = new_job(store, people["power"], "Import users from team.csv (10 rows)")
@@ -97,8 +54,8 @@ def test_new_job_reaches_owner_and_superadmins_on_view_all(app, client, cookies,
             assert 'role="progressbar"' in frame
 
 
-def test_power_user_socket_never_carries_other_jobs(app, client, cookies, people, store):  # type: ignore[no-untyped-def]
-    with client.websocket_connect("/ws/jobs?tab=all", headers=cookies["power"]) as power_ws:
+def test_power_user_socket_never_carries_other_jobs(app, client, headers, people, store):  # type: ignore[no-untyped-def]
+    with client.websocket_connect("/ws/jobs?tab=all", headers=headers["power"]) as power_ws:
         wait_for_hub(app)
         secret = new_job(store, people["super"], "Import users from secret.csv (10 rows)")
         store.transition(secret.id, Event.START, at=time.time())
@@ -111,20 +68,20 @@ def test_power_user_socket_never_carries_other_jobs(app, client, cookies, people
         assert secret.id not in frame and "secret.csv" not in frame
 
 
-def test_socket_gets_current_state_on_connect(app, client, cookies, people, store):  # type: ignore[no-untyped-def]
+def test_socket_gets_current_state_on_connect(app, client, headers, people, store):  # type: ignore[no-untyped-def]
     job = new_job(store, people["super"], "Import users from before.csv (10 rows)")
     store.transition(job.id, Event.START, at=time.time())
     store.flush(job.id, {"done": "7"})
-    with client.websocket_connect("/ws/jobs?tab=mine", headers=cookies["super"]) as ws:
+    with client.websocket_connect("/ws/jobs?tab=mine", headers=headers["super"]) as ws:
         frame = receive_until(ws, f'id="job-{job.id}-state"')
     assert f'id="job-{job.id}-state"' in frame
     assert 'aria-valuenow="70"' in frame
 
 
-def test_progress_is_coalesced_per_tick(app, client, cookies, people, store):  # type: ignore[no-untyped-def]
+def test_progress_is_coalesced_per_tick(app, client, headers, people, store):  # type: ignore[no-untyped-def]
     job = new_job(store, people["super"], "Import users from burst.csv (10 rows)")
     store.transition(job.id, Event.START, at=time.time())
-    with client.websocket_connect("/ws/jobs?tab=all", headers=cookies["super"]) as ws:
+    with client.websocket_connect("/ws/jobs?tab=all", headers=headers["super"]) as ws:
         ws.receive_text()  # the snapshot
         for done in range(1, 11):
             store.flush(job.id, {"done": str(done)})
@@ -137,37 +94,37 @@ def test_progress_is_coalesced_per_tick(app, client, cookies, people, store):  #
 
 
 @pytest.mark.parametrize(
-    "headers",
+    "sent",
     [{"origin": "http://evil.example"}, {}],
     ids=["foreign-origin", "no-origin"],
 )
-def test_handshake_from_another_origin_is_refused(client, cookies, headers):  # type: ignore[no-untyped-def]
-    headers = {**headers, "cookie": cookies["super"]["cookie"]}
+def test_handshake_from_another_origin_is_refused(client, headers, sent):  # type: ignore[no-untyped-def]
+    sent = {**sent, "cookie": headers["super"]["cookie"]}
     with pytest.raises(WebSocketDisconnect):
-        with client.websocket_connect("/ws/jobs", headers=headers) as ws:
+        with client.websocket_connect("/ws/jobs", headers=sent) as ws:
             ws.receive_text()
 
 
-def test_handshake_without_session_or_role_is_refused(client, cookies):  # type: ignore[no-untyped-def]
-    for headers in (ORIGIN, cookies["plain"]):
+def test_handshake_without_session_or_role_is_refused(client, headers):  # type: ignore[no-untyped-def]
+    for sent in (ORIGIN, headers["plain"]):
         with pytest.raises(WebSocketDisconnect) as refused:
-            with client.websocket_connect("/ws/jobs", headers=headers) as ws:
+            with client.websocket_connect("/ws/jobs", headers=sent) as ws:
                 ws.receive_text()
         assert refused.value.code == 1008
 
 
-def test_sign_out_closes_the_sessions_sockets(app, client, cookies):  # type: ignore[no-untyped-def]
-    with client.websocket_connect("/ws/jobs", headers=cookies["super2"]) as ws:
+def test_sign_out_closes_the_sessions_sockets(app, client, headers):  # type: ignore[no-untyped-def]
+    with client.websocket_connect("/ws/jobs", headers=headers["super2"]) as ws:
         wait_for_hub(app)
-        client.post("/logout", headers=cookies["super2"], follow_redirects=False)
+        client.post("/logout", headers=headers["super2"], follow_redirects=False)
         with pytest.raises(WebSocketDisconnect) as closed:
             while True:
                 ws.receive_text()
         assert closed.value.code == 1008
 
 
-def test_header_socket_counts_my_running_jobs_and_lists_them(app, client, cookies, people, store):  # type: ignore[no-untyped-def]
-    with client.websocket_connect("/ws/jobs?tab=mine&list=0", headers=cookies["power"]) as ws:
+def test_header_socket_counts_my_running_jobs_and_lists_them(app, client, headers, people, store):  # type: ignore[no-untyped-def]
+    with client.websocket_connect("/ws/jobs?tab=mine&list=0", headers=headers["power"]) as ws:
         assert "0 running" in receive_until(ws, 'id="my-running-count"')
         job = new_job(store, people["power"], "Import users from header.csv (10 rows)")
         frame = receive_until(ws, "1 running")
@@ -178,13 +135,13 @@ def test_header_socket_counts_my_running_jobs_and_lists_them(app, client, cookie
         assert "0 running" in receive_until(ws, "Completed")
 
 
-def test_watchers_get_an_in_app_notice_when_the_job_ends(app, client, cookies, people, store):  # type: ignore[no-untyped-def]
+def test_watchers_get_an_in_app_notice_when_the_job_ends(app, client, headers, people, store):  # type: ignore[no-untyped-def]
     job = new_job(store, people["power"], "Import users from watched.csv (10 rows)")
     store.transition(job.id, Event.START, at=time.time())
     store.add_watcher(job.id, people["super2"].id)
     with (
-        client.websocket_connect("/ws/jobs?tab=mine&list=0", headers=cookies["super2"]) as watcher,
-        client.websocket_connect("/ws/jobs?tab=mine&list=0", headers=cookies["super"]) as other,
+        client.websocket_connect("/ws/jobs?tab=mine&list=0", headers=headers["super2"]) as watcher,
+        client.websocket_connect("/ws/jobs?tab=mine&list=0", headers=headers["super"]) as other,
     ):
         receive_until(watcher, 'id="my-running-count"')
         receive_until(other, 'id="my-running-count"')

@@ -1,0 +1,89 @@
+"""The Background Jobs page as first served: order, filters, search, pages, roles, escaping."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from tasks.jobs.model import Event, Job, Person
+from tasks.jobs.store import new_job_id
+
+ROW = re.compile(r'<article id="job-([0-9a-f]{16})"')
+
+
+def make(store, owner, description: str, status: Event | None = None) -> Job:  # type: ignore[no-untyped-def]
+    job = store.create(
+        Job(
+            id=new_job_id(),
+            kind="import_users",
+            description=description,
+            owner=Person(owner.id, owner.name),
+            created_at=time.time(),
+            total=10,
+        )
+    )
+    if status is not None:
+        store.transition(job.id, Event.START, at=time.time())
+        if status is not Event.START:
+            job = store.transition(job.id, status, at=time.time())
+    return job
+
+
+def rows(html: str) -> list[str]:
+    return ROW.findall(html)
+
+
+def test_running_jobs_come_first_then_the_newest_ended(client, headers, people, store):  # type: ignore[no-untyped-def]
+    running = make(store, people["super"], "Import users from running.csv (10 rows)", Event.START)
+    done = [
+        make(store, people["super"], f"Import users from done-{n}.csv (10 rows)", Event.COMPLETE)
+        for n in range(3)
+    ]
+    page = client.get("/admin/background-jobs", headers=headers["super"])
+    assert page.status_code == 200
+    assert rows(page.text) == [running.id] + [j.id for j in reversed(done)]
+
+
+def test_status_filter_and_search_by_description_or_owner(client, headers, people, store):  # type: ignore[no-untyped-def]
+    failed = make(store, people["power"], "Import users from staff.csv (10 rows)", Event.FAIL)
+    other = make(store, people["super"], "Enroll 3 users in 2 courses", Event.COMPLETE)
+    by_status = client.get("/admin/background-jobs?status=failed", headers=headers["super"])
+    assert rows(by_status.text) == [failed.id]
+    by_owner = client.get("/admin/background-jobs?q=pat+power", headers=headers["super"])
+    assert rows(by_owner.text) == [failed.id]
+    by_words = client.get("/admin/background-jobs?q=ENROLL", headers=headers["super"])
+    assert rows(by_words.text) == [other.id]
+    bad = client.get("/admin/background-jobs?status=exploded", headers=headers["super"])
+    assert bad.status_code == 400
+
+
+def test_ended_jobs_are_paginated_without_loss(client, headers, people, store):  # type: ignore[no-untyped-def]
+    made = {
+        make(store, people["super"], f"Import users from f{n}.csv (10 rows)", Event.COMPLETE).id
+        for n in range(120)
+    }
+    seen: list[str] = []
+    url = "/admin/background-jobs"
+    while url:
+        page = client.get(url, headers=headers["super"])
+        seen += rows(page.text)
+        more = re.search(r'<a href="([^"]+)">Older jobs</a>', page.text)
+        url = more.group(1).replace("&amp;", "&") if more else ""
+    assert len(seen) == len(set(seen)) == 120
+    assert set(seen) == made
+
+
+def test_power_user_sees_only_own_jobs_and_no_tabs(client, headers, people, store):  # type: ignore[no-untyped-def]
+    own = make(store, people["power"], "Import users from mine.csv (10 rows)")
+    make(store, people["super"], "Import users from theirs.csv (10 rows)")
+    page = client.get("/admin/background-jobs?tab=all", headers=headers["power"])
+    assert rows(page.text) == [own.id]
+    assert 'role="tablist"' not in page.text
+    assert "tab=mine" in page.text  # its socket asks only for its own jobs
+
+
+def test_descriptions_are_escaped(client, headers, people, store):  # type: ignore[no-untyped-def]
+    make(store, people["super"], 'Import users from <img src=x onerror="alert(1)">.csv (1 row)')
+    page = client.get("/admin/background-jobs", headers=headers["super"])
+    assert "<img src=x" not in page.text
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page.text
