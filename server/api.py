@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from server.access import require_admin
 from server.auth import Viewer
+from server.rendering import iso as render_iso
 from server.uploads import UploadRefused, read_upload
 from tasks.csv_input import InvalidUpload
 from tasks.jobs.model import Event, InvalidTransition, Job, Person, Status
@@ -34,8 +35,7 @@ MAX_ENROLL_JSON_BYTES = 5 * 1024 * 1024
 
 
 def iso(timestamp: float | None) -> str | None:
-    from server.rendering import iso as render_iso
-
+    """ISO 8601 in UTC for the JSON, or null."""
     return render_iso(timestamp) or None
 
 

@@ -103,3 +103,22 @@ def worker(runtime):  # type: ignore[no-untyped-def]
     broker.middleware[:] = [
         m for m in broker.middleware if getattr(m, "worker", None) is not worker
     ]
+
+
+@pytest.fixture
+def wait_for_job(store):  # type: ignore[no-untyped-def]
+    """`wait_for_job(job_id, predicate)`: poll the job's record until `predicate(job)` holds
+    (for what no page shows, such as a job nobody watches); fail after `timeout_s`."""
+    import time
+
+    def wait(job_id, predicate, timeout_s: float = 60.0):  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout_s
+        while True:
+            job = store.get(job_id)
+            if predicate(job):
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} never got there; last seen: {job}")
+            time.sleep(0.01)  # a polling interval, not a wait for an outcome
+
+    return wait

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import dramatiq
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -20,8 +19,8 @@ from tasks.csv_input import read_rows, shorten
 from tasks.data.courses import enroll, enrolled_pairs
 from tasks.data.db import courses, users
 from tasks.data.users import normalize_email
-from tasks.jobs.context import AbortRequested, JobContext
-from tasks.jobs.middleware import current_job
+from tasks.jobs.context import JobContext
+from tasks.jobs.middleware import current_job, massive_action
 from tasks.uploads import load_checkpoint, save_checkpoint, stream_upload
 
 BATCH_ROWS = 500
@@ -97,13 +96,7 @@ def run_enrollment(ctx: JobContext, engine: Engine, job_id: str, params: Mapping
         _write(ctx, engine, job_id, courses_by_code, batch, position)
 
 
-@dramatiq.actor(
-    queue_name="jobs",
-    max_retries=0,
-    time_limit=24 * 3600 * 1000,
-    massive_action=True,
-    throws=(AbortRequested,),
-)
+@massive_action
 def enroll_users(job_id: str) -> None:
     ctx = current_job()
     run_enrollment(ctx, runtime.engine, job_id, ctx.params)

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import dramatiq
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -23,7 +22,7 @@ from tasks.data.courses import enroll
 from tasks.data.db import courses, users
 from tasks.data.users import InvalidUser, check_email, check_name, check_role
 from tasks.jobs.context import AbortRequested, JobContext
-from tasks.jobs.middleware import current_job
+from tasks.jobs.middleware import current_job, massive_action
 from tasks.uploads import load_checkpoint, save_checkpoint, stream_upload
 
 BATCH_ROWS = 2000
@@ -232,13 +231,7 @@ def run_import(ctx: JobContext, engine: Engine, job_id: str, params: Mapping[str
         work.write(engine, batch, position)
 
 
-@dramatiq.actor(
-    queue_name="jobs",
-    max_retries=0,
-    time_limit=24 * 3600 * 1000,
-    massive_action=True,
-    throws=(AbortRequested,),
-)
+@massive_action
 def import_users(job_id: str) -> None:
     ctx = current_job()
     run_import(ctx, runtime.engine, job_id, ctx.params)

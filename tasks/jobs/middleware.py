@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
-from tasks.jobs.context import JobContext
+from tasks.jobs.context import AbortRequested, JobContext
 from tasks.jobs.model import Event, InvalidTransition, Job, Status
 from tasks.jobs.reaper import Reaper
 from tasks.jobs.store import UnknownJob
@@ -30,6 +31,19 @@ _local = threading.local()
 
 class NoJob(RuntimeError):
     pass
+
+
+def massive_action(fn: Callable[[str], None]) -> dramatiq.Actor[[str], None]:
+    """Declare a massive action: on the jobs queue, never retried by Dramatiq (a crash is
+    resumed from the checkpoint instead), a day to run, and an abort that is not an error."""
+    declare = dramatiq.actor(
+        queue_name="jobs",
+        max_retries=0,
+        time_limit=24 * 3600 * 1000,
+        massive_action=True,
+        throws=(AbortRequested,),
+    )
+    return declare(fn)
 
 
 def current_job() -> JobContext:

@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from starlette.applications import Starlette
 
 from server.app import create_app
-from tasks.jobs.model import Event, InvalidTransition, Job, Person
+from tasks.jobs.model import Event, InvalidTransition, Person
 from tasks.jobs.store import JobStore
 from tasks.settings import Settings
 
@@ -224,21 +224,3 @@ def job_worker(worker: dramatiq.Worker, store: JobStore) -> Iterator[dramatiq.Wo
             pass  # it ended or is already being aborted
     broker.join("jobs", timeout=60_000)
     worker.join()
-
-
-@pytest.fixture
-def wait_for_job(store: JobStore) -> Callable[..., Job]:
-    """`wait_for_job(job_id, predicate)`: poll the job's record until `predicate(job)` holds
-    (for what no page shows, such as a job nobody watches); fail after `timeout_s`."""
-
-    def wait(job_id: str, predicate: Callable[[Job], bool], timeout_s: float = 60.0) -> Job:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            job = store.get(job_id)
-            if predicate(job):
-                return job
-            if time.monotonic() > deadline:
-                raise AssertionError(f"job {job_id} never got there; last seen: {job}")
-            time.sleep(0.02)  # a polling interval, not a wait for an outcome
-
-    return wait

@@ -3,7 +3,6 @@ wait for a job (a drained worker, or the job's own record)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 import dramatiq
@@ -14,8 +13,7 @@ from starlette.testclient import TestClient
 from server.app import create_app
 from tasks.data.courses import add_course
 from tasks.data.users import User, add_user
-from tasks.jobs.model import Job, Person
-from tasks.jobs.store import JobStore
+from tasks.jobs.model import Person
 
 CATALOGUE = {
     "CS101": "Introduction to programming",
@@ -53,23 +51,6 @@ def drain(worker: dramatiq.Worker) -> Callable[[], None]:
     def wait() -> None:
         broker.join("jobs", timeout=120_000)
         worker.join()
-
-    return wait
-
-
-@pytest.fixture
-def wait_for_job(store: JobStore) -> Callable[..., Job]:
-    """Poll the job's record until `predicate(job)` holds; fail after `timeout_s`."""
-
-    def wait(job_id: str, predicate: Callable[[Job], bool], timeout_s: float = 60.0) -> Job:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            job = store.get(job_id)
-            if predicate(job):
-                return job
-            if time.monotonic() > deadline:
-                raise AssertionError(f"job {job_id} never got there; last seen: {job}")
-            time.sleep(0.01)  # a polling interval, not a wait for an outcome
 
     return wait
 
