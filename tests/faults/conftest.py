@@ -1,0 +1,31 @@
+"""Fixtures for the fault tests (the tools themselves are in fault_kit.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fault_kit import Workers, kill
+from sqlalchemy.engine import Engine
+
+from tasks.data.users import add_user
+from tasks.jobs.model import Person
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[Workers]:
+    """Worker processes for one test; every one still alive is SIGKILLed after it."""
+    made = Workers(tmp_path)
+    try:
+        yield made
+    finally:
+        for process in made.started:
+            kill(process)
+
+
+@pytest.fixture
+def superadmin(engine: Engine) -> Person:
+    with engine.begin() as conn:
+        user = add_user(conn, "root@example.com", "Rosa Root", "superadmin")
+    return Person(user.id, user.name)

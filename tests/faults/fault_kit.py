@@ -1,0 +1,101 @@
+"""What the fault tests share: real worker processes to kill, CSV files with known bad rows,
+and a way to count what an import really wrote.
+
+`Workers.start(**env)` runs `dramatiq tasks.worker` as the Procfile does (its own process
+group, its log in the test's folder); `env` overrides the test session's environment, so that a
+worker can be pointed at a private Redis, database or SMTP server.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tasks.data.courses import add_course
+from tasks.data.db import users
+from tasks.demo import COURSES, demo_csv
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+class Workers:
+    """Worker processes started by one test, and their logs."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.started: list[subprocess.Popen[bytes]] = []
+        self.logs: list[Path] = []
+
+    def start(self, threads: int = 2, **env: str) -> subprocess.Popen[bytes]:
+        self.logs.append(self.folder / f"worker-{len(self.started) + 1}.log")
+        args = [str(BIN / "dramatiq"), "tasks.worker", "--processes", "1"]
+        args += ["--threads", str(threads), "--queues", "jobs", "mail"]
+        with open(self.logs[-1], "wb") as log:
+            process = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        self.started.append(process)
+        return process
+
+    def alive(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.started if p.poll() is None]
+
+    def log_text(self) -> str:
+        return "\n".join(path.read_text(errors="replace") for path in self.logs)
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a worker and the processes it forked (its whole group)."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait(timeout=10)
+
+
+def stop(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    """SIGTERM a worker (it finishes or requeues what it holds), SIGKILL it if it lingers."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            kill(process)
+
+
+def users_csv(rows: int, bad: int, seed: int, prefix: str = "") -> bytes:
+    """A demo users CSV with `bad` bad rows; `prefix` starts every email, so that files with
+    different prefixes never name the same user."""
+    header, _, body = "".join(demo_csv(rows, bad, seed)).partition("\n")
+    lines = body.splitlines(keepends=True)
+    return (header + "\n" + "".join(prefix + line for line in lines)).encode()
+
+
+def add_demo_courses(engine: Engine) -> None:
+    with engine.begin() as conn:
+        for code, title in COURSES:
+            add_course(conn, code, title)
+
+
+def imported_users(engine: Engine, prefix: str) -> tuple[int, int]:
+    """How many users have an email starting with `prefix`, and how many distinct emails."""
+    with engine.connect() as conn:
+        count, distinct = conn.execute(
+            sa.select(sa.func.count(), sa.func.count(sa.distinct(users.c.email))).where(
+                users.c.email.like(prefix + "%")
+            )
+        ).one()
+    return int(count), int(distinct)
