@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -99,3 +100,14 @@ def imported_users(engine: Engine, prefix: str) -> tuple[int, int]:
             )
         ).one()
     return int(count), int(distinct)
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps every message it accepts, as bytes."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.messages.append(bytes(envelope.content))
+        return "250 Message accepted for delivery"

@@ -19,7 +19,7 @@ from tasks.runtime import Runtime
 
 JOBS, ROWS, BAD = 10, 40_000, 40
 CHAOS_S = 24.0  # how long workers keep being killed
-KILL_EVERY_S = (1.5, 3.0)
+KILL_EVERY_S = (1.0, 2.5)
 
 
 @pytest.mark.slow
