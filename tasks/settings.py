@@ -78,6 +78,7 @@ class Settings:
     mail_from: str = "jobdeck <jobdeck@localhost>"
     broker_heartbeat_timeout_ms: int = 60_000
     broker_maintenance_chance: int = 1000
+    db_retry_s: int = 30
 
     @property
     def is_https(self) -> bool:
@@ -133,4 +134,5 @@ class Settings:
                 environ, "DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 60_000, minimum=1000
             ),
             broker_maintenance_chance=_int(environ, "DRAMATIQ_MAINTENANCE_CHANCE", 1000, minimum=0),
+            db_retry_s=_int(environ, "DB_RETRY_S", 30, minimum=0),
         )

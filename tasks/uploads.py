@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from tasks.data.db import checkpoints, uploads
+from tasks.data.retry import Backoff, retry_transient
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -39,16 +40,22 @@ def _insert(conn: Connection, job_id: str, seq: int, data: bytes) -> None:
     conn.execute(sa.insert(uploads).values(job_id=job_id, seq=seq, data=data))
 
 
-def stream_upload(engine: Engine, job_id: str) -> Iterator[bytes]:
+def stream_upload(engine: Engine, job_id: str, backoff: Backoff | None = None) -> Iterator[bytes]:
     """The input of `job_id`, chunk by chunk; each chunk is its own short query, so that no
-    connection or read transaction stays open while the caller works."""
+    connection or read transaction stays open while the caller works (and a chunk whose read
+    failed for a transient cause is read again, under `backoff`)."""
     query = sa.select(uploads.c.data).where(
         uploads.c.job_id == job_id, uploads.c.seq == sa.bindparam("seq")
     )
     seq = 0
-    while True:
+
+    def read() -> bytes | None:
         with engine.connect() as conn:
-            data = conn.execute(query, {"seq": seq}).scalar_one_or_none()
+            chunk: bytes | None = conn.execute(query, {"seq": seq}).scalar_one_or_none()
+            return chunk
+
+    while True:
+        data = read() if backoff is None else retry_transient(read, "reading the upload", backoff)
         if data is None:
             return
         if data:

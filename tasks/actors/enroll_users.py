@@ -18,12 +18,32 @@ from tasks.broker import runtime
 from tasks.csv_input import read_rows, shorten
 from tasks.data.courses import enroll, enrolled_pairs
 from tasks.data.db import courses, users
+from tasks.data.retry import DEFAULT_BACKOFF, Backoff, retry_transient
 from tasks.data.users import normalize_email
 from tasks.jobs.context import JobContext
 from tasks.jobs.middleware import current_job, massive_action
 from tasks.uploads import load_checkpoint, save_checkpoint, stream_upload
 
 BATCH_ROWS = 500
+
+
+def _write_batch(
+    ctx: JobContext,
+    engine: Engine,
+    job_id: str,
+    courses_by_code: dict[str, int],
+    batch: list[tuple[str, str]],
+    position: int,
+    backoff: Backoff,
+) -> None:
+    """`_write` one batch; a try that failed for a transient cause wrote nothing, and is
+    forgotten (its errors too) and tried again with backoff."""
+    retry_transient(
+        lambda: _write(ctx, engine, job_id, courses_by_code, batch, position),
+        f"enrolling pairs {position - len(batch) + 1}-{position}",
+        backoff,
+        on_retry=lambda: ctx.resume(position - len(batch)),
+    )
 
 
 def _write(
@@ -74,29 +94,39 @@ def _write(
     ctx.advance(len(batch))
 
 
-def run_enrollment(ctx: JobContext, engine: Engine, job_id: str, params: Mapping[str, Any]) -> None:
+def run_enrollment(
+    ctx: JobContext,
+    engine: Engine,
+    job_id: str,
+    params: Mapping[str, Any],
+    backoff: Backoff = DEFAULT_BACKOFF,
+) -> None:
     """Enroll the pairs in the upload of `job_id` from its checkpoint on, reporting through
     `ctx`; `params["rows"]` is the number of pairs counted at upload."""
-    with engine.connect() as conn:
-        start = load_checkpoint(conn, job_id)
-        courses_by_code = dict(conn.execute(sa.select(courses.c.code, courses.c.id)).all())
+
+    def begin() -> tuple[int, dict[str, int]]:
+        with engine.connect() as conn:
+            start = load_checkpoint(conn, job_id)
+            return start, dict(conn.execute(sa.select(courses.c.code, courses.c.id)).all())
+
+    start, courses_by_code = retry_transient(begin, "reading the checkpoint", backoff)
     ctx.resume(start)
     ctx.set_total(int(params["rows"]))
     batch: list[tuple[str, str]] = []
     position = 0
-    for _, row in read_rows(stream_upload(engine, job_id)):
+    for _, row in read_rows(stream_upload(engine, job_id, backoff)):
         position += 1
         if position <= start:
             continue
         batch.append((normalize_email(row.get("email", "")), row.get("course", "").strip()))
         if len(batch) == BATCH_ROWS:
-            _write(ctx, engine, job_id, courses_by_code, batch, position)
+            _write_batch(ctx, engine, job_id, courses_by_code, batch, position, backoff)
             batch = []
     if batch:
-        _write(ctx, engine, job_id, courses_by_code, batch, position)
+        _write_batch(ctx, engine, job_id, courses_by_code, batch, position, backoff)
 
 
 @massive_action
 def enroll_users(job_id: str) -> None:
     ctx = current_job()
-    run_enrollment(ctx, runtime.engine, job_id, ctx.params)
+    run_enrollment(ctx, runtime.engine, job_id, ctx.params, Backoff(runtime.settings.db_retry_s))

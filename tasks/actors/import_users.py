@@ -20,6 +20,7 @@ from tasks.broker import runtime
 from tasks.csv_input import read_rows, shorten
 from tasks.data.courses import enroll
 from tasks.data.db import courses, users
+from tasks.data.retry import DEFAULT_BACKOFF, Backoff, retry_transient
 from tasks.data.users import InvalidUser, check_email, check_name, check_role
 from tasks.jobs.context import AbortRequested, JobContext
 from tasks.jobs.middleware import current_job, massive_action
@@ -52,6 +53,7 @@ class _Import:
         job_id: str,
         params: Mapping[str, Any],
         courses_by_code: dict[str, int],
+        backoff: Backoff,
     ) -> None:
         self.ctx = ctx
         self.job_id = job_id
@@ -59,6 +61,7 @@ class _Import:
         self.is_owner_superadmin = params.get("owner_role") == "superadmin"
         self.courses_by_code = courses_by_code
         self.first_line: dict[str, int] = {}  # email -> line of its first occurrence
+        self.backoff = backoff
 
     def remember(self, line: int, row: dict[str, str]) -> None:
         """Note a row committed before a restart, so duplicates of it are still found."""
@@ -121,14 +124,26 @@ class _Import:
         """Check and write one batch; `position` counts the rows up to its end.
 
         If somebody else creates one of the batch's users between our look-up and our insert,
-        the batch is forgotten (its errors too) and checked again, once.
+        the batch is forgotten (its errors too) and checked again, once. A try that failed for
+        a transient cause (the database restarting) wrote nothing, and is forgotten and tried
+        again with backoff.
         """
-        try:
-            self._write(engine, batch, position)
-        except sa.exc.IntegrityError:
+        lines = f"writing lines {batch[0][0]}-{batch[-1][0]}"
+
+        def forget() -> None:
             self.ctx.resume(position - len(batch))
+
+        def attempt() -> None:
+            retry_transient(
+                lambda: self._write(engine, batch, position), lines, self.backoff, forget
+            )
+
+        try:
+            attempt()
+        except sa.exc.IntegrityError:
+            forget()
             try:
-                self._write(engine, batch, position)
+                attempt()
             except sa.exc.IntegrityError:
                 raise ImportConflict(
                     f"users of lines {batch[0][0]}-{batch[-1][0]} were being created by someone "
@@ -202,21 +217,31 @@ class _Import:
             return {email: (user_id, role) for email, user_id, role in conn.execute(query)}
 
 
-def run_import(ctx: JobContext, engine: Engine, job_id: str, params: Mapping[str, Any]) -> None:
+def run_import(
+    ctx: JobContext,
+    engine: Engine,
+    job_id: str,
+    params: Mapping[str, Any],
+    backoff: Backoff = DEFAULT_BACKOFF,
+) -> None:
     """Import the upload of `job_id` from its checkpoint on, reporting through `ctx`.
 
     `params` are the job's: `rows` (counted at upload), `on_existing` ("skip" leaves existing
     users untouched, "update" sets their name and role and enrolls them) and `owner_role`.
     """
-    with engine.connect() as conn:
-        start = load_checkpoint(conn, job_id)
-        courses_by_code = dict(conn.execute(sa.select(courses.c.code, courses.c.id)).all())
+
+    def begin() -> tuple[int, dict[str, int]]:
+        with engine.connect() as conn:
+            start = load_checkpoint(conn, job_id)
+            return start, dict(conn.execute(sa.select(courses.c.code, courses.c.id)).all())
+
+    start, courses_by_code = retry_transient(begin, "reading the checkpoint", backoff)
     ctx.resume(start)
     ctx.set_total(int(params["rows"]))
-    work = _Import(ctx, job_id, params, courses_by_code)
+    work = _Import(ctx, job_id, params, courses_by_code, backoff)
     batch: list[tuple[int, dict[str, str]]] = []
     position = 0
-    for line, row in read_rows(stream_upload(engine, job_id)):
+    for line, row in read_rows(stream_upload(engine, job_id, backoff)):
         position += 1
         if position <= start:
             work.remember(line, row)
@@ -234,4 +259,4 @@ def run_import(ctx: JobContext, engine: Engine, job_id: str, params: Mapping[str
 @massive_action
 def import_users(job_id: str) -> None:
     ctx = current_job()
-    run_import(ctx, runtime.engine, job_id, ctx.params)
+    run_import(ctx, runtime.engine, job_id, ctx.params, Backoff(runtime.settings.db_retry_s))
