@@ -42,7 +42,7 @@ def _write_batch(
         lambda: _write(ctx, engine, job_id, courses_by_code, batch, position),
         f"enrolling pairs {position - len(batch) + 1}-{position}",
         backoff,
-        on_retry=lambda: ctx.resume(position - len(batch)),
+        forget=lambda: ctx.resume(position - len(batch)),
     )
 
 

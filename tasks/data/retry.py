@@ -60,12 +60,13 @@ def retry_transient(
     work: Callable[[], T],
     what: str,
     policy: Backoff,
-    on_retry: Callable[[], None] = lambda: None,
+    forget: Callable[[], None] = lambda: None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> T:
-    """`work()`, tried again after each transient failure (`on_retry()` runs before each new
-    try, to undo what the failed one recorded outside the database)."""
+    """`work()`, tried again after each transient failure. `forget()` runs after every failed
+    try, the last one included, to undo what it recorded outside the database (the errors it
+    found in rows it did not commit)."""
     started = clock()
     tries = 0
     while True:
@@ -74,6 +75,7 @@ def retry_transient(
         except Exception as exc:
             if not is_transient(exc):
                 raise
+            forget()
             tries += 1
             delay = policy.delay_s(tries, clock() - started)
             cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
@@ -84,4 +86,3 @@ def retry_transient(
                 ) from exc
             log.warning("%s failed (%s); try %d in %.1fs", what, cause, tries + 1, delay)
         sleep(delay)
-        on_retry()

@@ -9,6 +9,7 @@ worker can be pointed at a private Redis, database or SMTP server.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -111,3 +112,41 @@ class Mailbox:
     async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
         self.messages.append(bytes(envelope.content))
         return "250 Message accepted for delivery"
+
+
+class PrivatePostgres:
+    """A throw-away PostgreSQL cluster on a free loopback port, that a test may stop and start.
+
+    Run as root, its commands run as the `postgres` user in a folder that user owns.
+    """
+
+    def __init__(self, folder: Path, port: int) -> None:
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+        if not found:
+            raise RuntimeError("no PostgreSQL server binaries under /usr/lib/postgresql")
+        self.bin = found[-1].parent
+        self.folder = folder
+        self.data = folder / "data"
+        self.port = port
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=60)
+
+    def init(self) -> PrivatePostgres:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
+                  "--auth=trust", "--no-sync", "-E", "UTF8")  # fmt: skip
+        return self
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l",
+                  str(self.folder / "server.log"), "-o", options, "-w", "start")  # fmt: skip
+
+    def stop(self) -> None:
+        """A fast shutdown: open sessions are cut, as in a restart or a failover."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")

@@ -58,7 +58,7 @@ class Clock:
         self.now += seconds
 
 
-def test_work_is_tried_again_until_it_succeeds_and_undone_before_each_try() -> None:
+def test_work_is_tried_again_until_it_succeeds_and_each_failed_try_forgotten() -> None:
     clock, outcomes, undone = Clock(), [operational(), operational(), "written"], []
 
     def work() -> str:
@@ -69,23 +69,26 @@ def test_work_is_tried_again_until_it_succeeds_and_undone_before_each_try() -> N
 
     result = retry_transient(
         work, "writing lines 2-3", Backoff(budget_s=10, first_s=1),
-        on_retry=lambda: undone.append(clock.now), sleep=clock.sleep, clock=clock,
+        forget=lambda: undone.append(clock.now), sleep=clock.sleep, clock=clock,
     )  # fmt: skip
     assert result == "written"
     assert clock.sleeps == [1, 2]
-    assert undone == [1, 3]
+    assert undone == [0, 1]
 
 
 def test_past_the_budget_the_error_says_what_failed_and_what_to_do() -> None:
-    clock = Clock()
+    clock, forgotten = Clock(), []
 
     def work() -> None:
         raise operational("connection refused\nIs the server running?")
 
     with pytest.raises(DatabaseUnavailable) as raised:
-        retry_transient(work, "writing lines 2002-4001", Backoff(budget_s=7, first_s=1),
-                        sleep=clock.sleep, clock=clock)  # fmt: skip
+        retry_transient(
+            work, "writing lines 2002-4001", Backoff(budget_s=7, first_s=1),
+            forget=lambda: forgotten.append(1), sleep=clock.sleep, clock=clock,
+        )  # fmt: skip
     assert clock.sleeps == [1, 2, 4]
+    assert len(forgotten) == 4, "the last failed try is forgotten too"
     assert str(raised.value) == (
         "the database failed 4 times in 7s while writing lines 2002-4001 (connection refused); "
         "what came before was saved: run the job again later"
