@@ -27,6 +27,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar, cast
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from tasks.jobs import events
 from tasks.jobs.model import (
@@ -91,6 +93,8 @@ return true
 
 T = TypeVar("T")
 
+RIDE_OUT_S = 20  # how long a command waits for a restarting Redis (see `JobStore.from_url`)
+
 
 class UnknownJob(LookupError):
     def __init__(self, job_id: str) -> None:
@@ -152,7 +156,12 @@ class JobStore:
 
     @classmethod
     def from_url(cls, url: str, retention_s: float, prefix: str = "jobdeck:") -> JobStore:
-        client = redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        # A Redis restart (a failover, an upgrade) must not fail the jobs that are writing:
+        # each command waits for Redis to come back, up to about RIDE_OUT_S, before it raises.
+        retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=RIDE_OUT_S + 5)
+        client = redis.Redis.from_url(
+            url, decode_responses=True, health_check_interval=30, retry=retry
+        )
         return cls(client, retention_s, prefix)
 
     def key(self, *parts: object) -> str:

@@ -6,11 +6,12 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fault_kit import PrivatePostgres, Workers, kill
+from fault_kit import PrivatePostgres, WebProcess, Workers, kill
+from playwright.sync_api import Browser, expect, sync_playwright
 from sqlalchemy.engine import Engine
 
 from server.embedded_redis import free_port
@@ -48,3 +49,33 @@ def postgres() -> Iterator[PrivatePostgres]:
         with contextlib.suppress(subprocess.CalledProcessError):
             server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[Callable[..., WebProcess]]:
+    """`web(**env)` starts a web process (uvicorn, as the Procfile does); all stopped after."""
+    started: list[WebProcess] = []
+
+    def start(**env: str) -> WebProcess:
+        started.append(WebProcess(tmp_path, **env).start())
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            process.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, driven by Playwright, for the tests that watch a page."""
+    expect.set_options(timeout=15_000)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -11,14 +11,17 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from server.embedded_redis import free_port
 from tasks.data.courses import add_course
 from tasks.data.db import users
 from tasks.demo import COURSES, demo_csv
@@ -150,3 +153,46 @@ class PrivatePostgres:
     def stop(self) -> None:
         """A fast shutdown: open sessions are cut, as in a restart or a failover."""
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+class WebProcess:
+    """The web process as the Procfile runs it: uvicorn in a process of its own (so that its
+    memory can be read from /proc), on a free loopback port; `env` overrides the session's."""
+
+    def __init__(self, folder: Path, **env: str) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log = folder / f"web-{self.port}.log"
+        self.env = {**os.environ, "BASE_URL": self.base_url, **env}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 30) -> WebProcess:
+        args = [str(BIN / "uvicorn"), "server.app:create_app", "--factory"]
+        args += ["--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
+        args += ["--ws", "websockets-sansio", "--ws-per-message-deflate", "false"]
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                args, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"uvicorn did not start:\n{self.log.read_text()}") from None
+                time.sleep(0.05)
+
+    def rss_kib(self) -> int:
+        """The web process's resident memory, from /proc."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(
+            next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
+        )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
