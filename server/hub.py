@@ -47,6 +47,7 @@ from tasks.runtime import Runtime
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S = 30.0
+CLOSE_TIMEOUT_S = 5.0
 SNAPSHOT_RECENT = 50
 MAX_REMEMBERED = 10_000
 ALL_PARTS = ("state", "errors", "actions")
@@ -282,8 +283,12 @@ class Hub:
             pass  # the client went away: a normal end
         except TimeoutError:
             log.info("closing a socket of user %s: it stopped reading", viewer.id)
+            # The close frame waits behind the full buffer too: give up on it after a while,
+            # or this socket would stay in the audience for as long as the client lingers.
             with contextlib.suppress(Exception):
-                await websocket.close(code=1013, reason="too slow")
+                await asyncio.wait_for(
+                    websocket.close(code=1013, reason="too slow"), CLOSE_TIMEOUT_S
+                )
         finally:
             self.sockets.discard(sock)
             self.dirty.discard(sock)

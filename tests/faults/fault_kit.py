@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -196,3 +197,47 @@ class WebProcess:
         if self.process is not None:
             stop(self.process)
             self.process = None
+
+
+def sign_in_cookie(base_url: str, email: str, password: str) -> str:
+    """The session cookie of `email`, signed in through the form."""
+    response = httpx.post(
+        base_url + "/login",
+        data={"email": email, "password": password},
+        headers={"Origin": base_url},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return f"jobdeck_session={response.cookies['jobdeck_session']}"
+
+
+def open_raw_socket(base_url: str, cookie: str, query: str = "tab=all") -> socket.socket:
+    """A WebSocket to the hub, handshake done by hand, that reads nothing more unless told."""
+    host = base_url.removeprefix("http://")
+    sock = socket.create_connection(("127.0.0.1", int(host.rsplit(":", 1)[1])))
+    sock.sendall(
+        (
+            f"GET /ws/jobs?{query} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            f"Sec-WebSocket-Version: 13\r\nOrigin: {base_url}\r\nCookie: {cookie}\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1)
+        if not chunk:
+            raise ConnectionError(f"the hub closed the handshake: {head!r}")
+        head += chunk
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise ConnectionError(f"the hub refused the socket: {head!r}")
+    return sock
+
+
+def tcp_send_queue(local_port: int, remote_port: int) -> int:
+    """Bytes the kernel holds unsent on a loopback TCP connection (from /proc/net/tcp)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        ports = (int(fields[1].split(":")[1], 16), int(fields[2].split(":")[1], 16))
+        if ports == (local_port, remote_port):
+            return int(fields[4].split(":")[0], 16)
+    return 0
