@@ -103,3 +103,4 @@ def test_database_down_past_the_budget_fails_the_job_clearly_without_a_partial_b
     assert ended.error_count == store.error_count(job.id)
     imported, distinct = imported_users(pg_runtime.engine, "pg2-")
     assert imported == distinct == committed - ended.error_count, "a batch was half written"
+    print(f"failed after {committed:,} of {ROWS:,} rows: {ended.message}")
