@@ -4,6 +4,7 @@ once a send has been stuck for the hub's SEND_TIMEOUT_S."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import statistics
 import threading
@@ -11,14 +12,19 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+import uvicorn
 from fault_kit import WebProcess, open_raw_socket, sign_in_cookie, tcp_send_queue
 from sqlalchemy.engine import Engine
 from websockets.sync.client import connect
 
+from server.app import create_app
+from server.embedded_redis import free_port
 from server.hub import SEND_TIMEOUT_S
 from tasks.data.users import add_user
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import JobStore, new_job_id
+from tasks.runtime import Runtime
+from tasks.settings import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -88,20 +94,29 @@ class FastViewer:
 
 
 @pytest.fixture
-def viewer_cookie(engine: Engine) -> Iterator[Callable[[WebProcess], str]]:
+def viewer_cookie(engine: Engine) -> Iterator[Callable[[str], str]]:
+    """`viewer_cookie(base_url)`: the session cookie of a Superadmin signed in there."""
     with engine.begin() as conn:
         add_user(conn, EMAIL, "Vera Viewer", "superadmin", PASSWORD)
-    yield lambda server: sign_in_cookie(server.base_url, EMAIL, PASSWORD)
+    yield lambda base_url: sign_in_cookie(base_url, EMAIL, PASSWORD)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(0.05)  # a polling interval
 
 
 @pytest.mark.timeout(240)
 def test_a_viewer_that_stops_reading_is_dropped_and_costs_the_others_nothing(
     web: Callable[..., WebProcess],
     store: JobStore,
-    viewer_cookie: Callable[[WebProcess], str],
+    viewer_cookie: Callable[[str], str],
 ) -> None:
     server = web()
-    cookie = viewer_cookie(server)
+    cookie = viewer_cookie(server.base_url)
     owner = Person(1, "Vera Viewer")
     jobs = start_jobs(store, owner, JOBS, "Busy", BUSY_TOTAL)
     probe = start_jobs(store, owner, 1, "Probe", PROBE_TOTAL)[0]
@@ -161,3 +176,42 @@ def test_a_viewer_that_stops_reading_is_dropped_and_costs_the_others_nothing(
     assert rss_peak - rss_before < 64 * 1024, "the stalled socket's memory is not bounded"
     assert len(during) > 20
     assert statistics.median(during) < max(3 * statistics.median(baseline), 0.5)
+
+
+@pytest.mark.timeout(180)
+def test_the_hub_forgets_a_stalled_socket_even_though_its_close_frame_cannot_leave(
+    settings: Settings, runtime: Runtime, store: JobStore, viewer_cookie: Callable[..., str]
+) -> None:
+    # In-process, to see the hub's own registry: the socket must leave it although the 1013
+    # close frame waits behind the same full buffer as the frames before it.
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    app = create_app(dataclasses.replace(settings, base_url=base_url))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            ws="websockets-sansio", ws_per_message_deflate=False)  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    traffic: Traffic | None = None
+    try:
+        wait_until(lambda: server.started, 15, "uvicorn to start")
+        cookie = viewer_cookie(base_url)
+        owner = Person(1, "Vera Viewer")
+        jobs = start_jobs(store, owner, JOBS, "Busy", BUSY_TOTAL)
+        probe = start_jobs(store, owner, 1, "Probe", PROBE_TOTAL)[0]
+        hub = app.state.hub
+        slow = open_raw_socket(base_url, cookie)
+        wait_until(lambda: len(hub.sockets) == 1, 10, "the hub to register the socket")
+        traffic = Traffic(store, jobs, probe)
+        traffic.thread.start()
+        stalled_at = time.monotonic()
+        wait_until(lambda: not hub.sockets, SEND_TIMEOUT_S + 60, "the hub to drop the socket")
+        print(f"the hub forgot the stalled socket after {time.monotonic() - stalled_at:.1f}s")
+        slow.close()
+    finally:
+        if traffic is not None:
+            traffic.stopped.set()
+            traffic.thread.join()
+        server.should_exit = True
+        thread.join(timeout=15)
+        app.state.runtime.engine.dispose()
