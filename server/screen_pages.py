@@ -3,6 +3,7 @@ that creates one and shows its address once, and revocation."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -37,6 +38,7 @@ async def page(
         "links": links,
         "lifetimes": LIFETIMES_DAYS,
         "lifetime": DEFAULT_LIFETIME_DAYS,
+        "nonce": secrets.token_urlsafe(16),
         **(extra or {}),
     }
     return render(request, "screens/list.html", context, status_code=status_code)
@@ -51,6 +53,13 @@ async def create_link(request: Request) -> Response:
     viewer = await require_superadmin(request)
     form = await request.form(max_files=0, max_fields=5, max_part_size=4096)
     name = str(form.get("name") or "")[:500]
+    nonce = str(form.get("nonce") or "")[:64]
+    if not nonce:
+        return await page(
+            request, {"error": "That form is out of date: try again.", "name": name}, 400
+        )
+    if not await run_in_threadpool(links_of(request).claim_form, nonce):
+        return await page(request, {"resent": True}, 409)
     raw = str(form.get("lifetime_days") or "")
     days = int(raw) if raw.isdigit() and int(raw) in LIFETIMES_DAYS else None
     if days is None:

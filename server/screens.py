@@ -7,6 +7,7 @@ is enough for a 256-bit random secret. Keys, under the job store's prefix (`jobd
                             last_used_at, token_sha256; expires with the link
     screens:token:{sha256}  string: the link id; expires with the link
     screens                 sorted set: link ids, scored by when they expire
+    screens:form:{nonce}    string: a creation form already sent (so a reload makes no twin)
 
 Redeeming a token gives the screen a signed cookie (`jobdeck_screen`, path limited to the
 wallboard) that names the link, never the token; every request and socket looks the link up
@@ -29,6 +30,7 @@ COOKIE = "jobdeck_screen"
 COOKIE_PATH = "/admin/background-jobs/wall"
 LIFETIMES_DAYS = (1, 7, 30, 90)
 MAX_NAME = 80
+FORM_TTL_S = 24 * 3600
 
 
 class InvalidScreenLink(Exception):
@@ -123,6 +125,10 @@ class ScreenLinks:
         pipe.zadd(self.key("screens"), {link.id: link.expires_at})
         pipe.execute()
         return link, token
+
+    def claim_form(self, nonce: str) -> bool:
+        """True the first time a creation form's nonce is sent, False on a resubmission."""
+        return bool(self.redis.set(self.key("screens", "form", nonce), 1, nx=True, ex=FORM_TTL_S))
 
     def get(self, link_id: str, at: float) -> ScreenLink | None:
         """The link, or None once it is revoked or expired."""

@@ -21,11 +21,17 @@ WALL_WS = WALL + "/ws"
 DAY = 86400
 
 
+def form_nonce(client, headers) -> str:  # type: ignore[no-untyped-def]
+    page = client.get("/admin/screens", headers=headers["super"]).text
+    found = re.search(r'name="nonce" value="([\w-]+)"', page)
+    assert found, "the creation form has no nonce"
+    return found.group(1)
+
+
 def create_link(client, headers, name: str = "Ops room", days: str = "7") -> str:  # type: ignore[no-untyped-def]
     """Create a link through the page as Sue Super; the token it shows once."""
-    response = client.post(
-        "/admin/screens", data={"name": name, "lifetime_days": days}, headers=headers["super"]
-    )
+    form = {"name": name, "lifetime_days": days, "nonce": form_nonce(client, headers)}
+    response = client.post("/admin/screens", data=form, headers=headers["super"])
     assert response.status_code == 201, response.text
     found = re.search(r'value="https?://[^"/]+/screen/([\w-]+)"', response.text)
     assert found, "the new link's address is not on the page"
@@ -121,10 +127,19 @@ def test_only_superadmins_manage_screen_links(client, headers):  # type: ignore[
             "/admin/screens", data={"name": "x", "lifetime_days": "1"}, headers=headers[who]
         )
         assert refused.status_code == 403
-    answered = client.post(
-        "/admin/screens", data={"name": "x", "lifetime_days": "365"}, headers=headers["super"]
-    )
+    form = {"name": "x", "lifetime_days": "365", "nonce": form_nonce(client, headers)}
+    answered = client.post("/admin/screens", data=form, headers=headers["super"])
     assert answered.status_code == 400 and "Choose how long" in answered.text
+
+
+def test_sending_the_creation_form_again_makes_no_second_link(client, headers, store):  # type: ignore[no-untyped-def]
+    form = {"name": "Ops room", "lifetime_days": "7", "nonce": form_nonce(client, headers)}
+    first = client.post("/admin/screens", data=form, headers=headers["super"])
+    again = client.post("/admin/screens", data=form, headers=headers["super"])  # a reload
+    assert first.status_code == 201 and "/screen/" in first.text
+    assert again.status_code == 409 and "already sent" in again.text
+    assert "/screen/" not in again.text
+    assert len(ScreenLinks(store.redis, store.prefix).list(time.time())) == 1
 
 
 def test_a_screen_opens_the_wall_and_nothing_else(client, headers, people, store):  # type: ignore[no-untyped-def]
@@ -212,7 +227,9 @@ def test_revoking_a_link_closes_its_sockets_and_refuses_its_cookie(app, client, 
         assert closed.value.code == 1008
         assert time.monotonic() - revoked_at < 5  # at once, not at the keeper's next round
     assert links.list(time.time()) == []
-    assert not [key for key in store.redis.scan_iter(store.prefix + "screen*")]
+    assert not [
+        key for key in store.redis.scan_iter(store.prefix + "screen*") if ":form:" not in key
+    ]
     refused = client.get(WALL, headers=screen)
     assert refused.status_code == 403 and "This screen link was revoked." in refused.text
     with pytest.raises(WebSocketDisconnect) as refused_socket:
