@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from dataclasses import dataclass
 
 import pytest
-from starlette.routing import Match
-from starlette.websockets import WebSocketDisconnect
+from starlette.routing import Match, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from server.hub import Flavour
 from server.screens import COOKIE, ScreenLinks
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import JobError, new_job_id
@@ -272,3 +274,42 @@ def test_wall_route_wins_over_any_job_id_route(app):  # type: ignore[no-untyped-
     scope = {"type": "http", "path": WALL, "method": "GET", "root_path": ""}
     first = next(r for r in app.router.routes if r.matches(scope)[0] is Match.FULL)
     assert first.endpoint.__name__ == "wall_page"
+
+
+@dataclass(frozen=True)
+class Onlooker:
+    """A watcher that is no user, as a screen is (what `Hub.serve` needs of a viewer)."""
+
+    id: int = -1
+    session_id: str = "onlooker"
+    sees_every_job: bool = True
+
+
+def test_hub_renders_each_event_once_per_flavour(app, client, people, store):  # type: ignore[no-untyped-def]
+    rendered: list[str] = []
+
+    def parts(context: dict[str, object], kinds: tuple[str, ...]) -> dict[str, str]:
+        rendered.append("parts")
+        return {kind: f'<p id="counted-{kind}">{len(rendered)}</p>' for kind in kinds}
+
+    counted = Flavour("counted", lambda context: "", parts, has_header=False)
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await app.state.hub.serve(websocket, Onlooker(), "all", flavour=counted)
+
+    app.router.routes.append(WebSocketRoute("/ws/counted", endpoint))
+    job = new_job(store, people["power"], "Import users from counted.csv (10 rows)")
+    store.transition(job.id, Event.START, at=time.time())
+    with (
+        client.websocket_connect("/ws/counted", headers=ORIGIN) as one,
+        client.websocket_connect("/ws/counted", headers=ORIGIN) as two,
+        client.websocket_connect("/ws/counted", headers=ORIGIN) as three,
+    ):
+        sockets = (one, two, three)
+        for ws in sockets:
+            receive_until(ws, "counted-state")  # its snapshot: each socket is fully set up
+        rendered.clear()
+        store.flush(job.id, {"done": "3"})
+        frames = [receive_until(ws, "counted-state") for ws in sockets]
+    assert rendered == ["parts"]  # one event, three sockets of one flavour: rendered once
+    assert frames[0] == frames[1] == frames[2]
