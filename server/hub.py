@@ -1,8 +1,9 @@
 """The WebSocket hub: one Redis subscription per web process, fanned out to its sockets.
 
-Audience: a job's events go to its owner and to every Superadmin on View All, and to nobody
-else. Each event's fragments are rendered once per flavour of socket (the page's, the
-wallboard's) and the same strings are queued for every socket of that flavour in the audience.
+Audience: a job's events go to its owner, to every Superadmin on View All and to every wall
+screen (server/screens.py), and to nobody else. Each event's fragments are rendered once per
+flavour of socket (the page's, the wallboard's) and the same strings are queued for every
+socket of that flavour in the audience.
 
 Slow and dead sockets: each socket keeps at most one pending fragment per (job, part), the
 latest (a later state replaces an earlier one; a final state is never followed by another, so
