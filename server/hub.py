@@ -288,6 +288,11 @@ class Hub:
             for job in reversed(recent):
                 sock.offer((job.id, "recent"), render_recent(job))
         for job in jobs if sock.shows_list else []:
+            # An event that arrived while the snapshot was read is newer: offering the older
+            # state now would replace its fragment, and a final state would be lost for good.
+            newer = self.last.get(job.id)
+            if newer is not None and newer.seq > job.seq:
+                job = newer
             context = self._context(job)
             if sock.inserts_new:
                 sock.offer((job.id, "row"), sock.flavour.render_row(context))

@@ -6,18 +6,50 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
+import sqlalchemy as sa
 from starlette.routing import Match, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.hub import Flavour
 from server.screens import COOKIE, ScreenLinks
-from tasks.jobs.model import Event, Job, Person
+from tasks.data.db import users
+from tasks.data.passwords import hash_password
+from tasks.data.users import User, add_user, find_user
+from tasks.jobs import events
+from tasks.jobs.model import Event, Job, Person, Status, to_fields
 from tasks.jobs.store import JobError, new_job_id
 
 ORIGIN = {"origin": "http://testserver"}
+PASSWORD = "correct horse battery"  # as tests/integration/conftest.py signs people in
+
+
+@pytest.fixture(scope="module")
+def password_hash() -> str:
+    """PASSWORD hashed once: Argon2 is slow on purpose."""
+    return hash_password(PASSWORD)
+
+
+@pytest.fixture
+def people(engine, password_hash: str) -> dict[str, User]:  # type: ignore[no-untyped-def]
+    """The people these tests sign in (the `headers` fixture signs in each of them)."""
+    made = {}
+    with engine.begin() as conn:
+        for key, email, name, role in [
+            ("super", "super@example.com", "Sue Super", "superadmin"),
+            ("power", "power@example.com", "Pat Power", "power_user"),
+            ("plain", "plain@example.com", "Paul Plain", "user"),
+        ]:
+            add_user(conn, email, name, role)
+            conn.execute(
+                sa.update(users).where(users.c.email == email).values(password_hash=password_hash)
+            )
+            made[key] = find_user(conn, email)
+    return made
+
+
 WALL = "/admin/background-jobs/wall"
 WALL_WS = WALL + "/ws"
 DAY = 86400
@@ -185,7 +217,7 @@ def test_wall_socket_carries_every_job_without_controls(app, client, headers, pe
     screen = redeem(client, create_link(client, headers))
     with (
         client.websocket_connect(WALL_WS, headers=screen) as wall_ws,
-        client.websocket_connect("/ws/jobs?tab=all", headers=headers["super2"]) as page_ws,
+        client.websocket_connect("/ws/jobs?tab=all", headers=headers["super"]) as page_ws,
     ):
         deadline = time.monotonic() + 5
         while len(app.state.hub.sockets) < 2 and time.monotonic() < deadline:
@@ -313,3 +345,21 @@ def test_hub_renders_each_event_once_per_flavour(app, client, people, store):  #
         frames = [receive_until(ws, "counted-state") for ws in sockets]
     assert rendered == ["parts"]  # one event, three sockets of one flavour: rendered once
     assert frames[0] == frames[1] == frames[2]
+
+
+def test_snapshot_never_replaces_a_newer_event(app, client, headers, people, store):  # type: ignore[no-untyped-def]
+    """An event that reaches the hub while a socket's snapshot is being read is newer than the
+    snapshot: the socket must end with the event's state (found by the wall test's flakiness)."""
+    job = new_job(store, people["power"], "Import users from raced.csv (10 rows)")
+    store.transition(job.id, Event.START, at=time.time())
+    stored = store.get(job.id)
+    newer = replace(stored, status=Status.COMPLETED, done=10, finished_at=time.time(),
+                    seq=stored.seq + 1)  # fmt: skip
+    store.redis.publish(store.channel, events.encode_job(to_fields(newer)))
+    deadline = time.monotonic() + 5  # until the hub has seen it; the store still says running
+    while app.state.hub.last.get(job.id) != newer and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for url, ws_headers in ((WALL_WS, headers["super"]), ("/ws/jobs?tab=all", headers["super"])):
+        with client.websocket_connect(url, headers=ws_headers) as ws:
+            frame = receive_until(ws, f'id="job-{job.id}-state"')
+        assert "status-completed" in frame and "status-running" not in frame
