@@ -168,12 +168,16 @@ def restartable(serve: Callable[[], Server]) -> Iterator[Server]:
 def test_wall_says_so_when_its_connection_is_lost_for_5_s_and_recovers(
     restartable: Server, signed_in: Callable[[Server], Page], sue: Person, store: JobStore
 ) -> None:
+    gone = add_job(store, sue, "Import users from removed.csv (200 rows)")
+    store.transition(gone.id, Event.START, at=time.time())
+    store.transition(gone.id, Event.COMPLETE, at=time.time())
     job = add_job(store, sue, "Import users from outage.csv (200 rows)")
     store.transition(job.id, Event.START, at=time.time())
     store.flush(job.id, {"done": "50"})
     page = signed_in(restartable)
     open_wall(page, restartable.url(WALL))
     mark_document(page)
+    expect(article(page, gone.description)).to_be_visible()
     expect(bar(page, job.description)).to_have_attribute("aria-valuenow", "25")
     lost = page.get_by_role("alert").filter(has_text="Connection lost")
 
@@ -186,6 +190,7 @@ def test_wall_says_so_when_its_connection_is_lost_for_5_s_and_recovers(
     assert time.monotonic() - closed_by > 4.0
     store.flush(job.id, {"done": "200"})
     store.transition(job.id, Event.COMPLETE, at=time.time())
+    store.delete(gone.id)  # its removal is published while nobody listens
 
     restartable.start()
     expect(lost).to_be_hidden(timeout=RECOVERY_TIMEOUT_MS)
@@ -193,6 +198,7 @@ def test_wall_says_so_when_its_connection_is_lost_for_5_s_and_recovers(
     row = article(page.get_by_role("region", name="Finished"), job.description)
     expect(words(row, "Completed")).to_be_visible()
     expect(bar(page, job.description)).to_have_attribute("aria-valuenow", "100")
+    expect(article(page, gone.description)).to_have_count(0)
     assert is_same_document(page), "the wall reloaded instead of catching up over the socket"
 
 
