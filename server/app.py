@@ -16,11 +16,12 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 import web
-from server import api, jobs_page, pages
+from server import api, jobs_page, pages, screen_pages, wall
 from server.access import NotSignedIn, is_api, not_signed_in, viewer_of
 from server.auth import SESSION_TTL_S, Sessions
 from server.hub import Hub
 from server.rendering import render
+from server.screens import ScreenLinks
 from server.security import CrossSiteGuard
 from tasks.data.db import create_schema
 from tasks.runtime import Runtime
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             *pages.routes,
+            *wall.routes,  # before jobs_page: /admin/background-jobs/wall is not a job id
+            *screen_pages.routes,
             *jobs_page.routes,
             *api.routes,
             *hub.routes,
@@ -76,4 +79,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.runtime = runtime
     app.state.sessions = Sessions(runtime)
     app.state.hub = hub
+    app.state.screens = ScreenLinks(runtime.store.redis, runtime.store.prefix)
     return app

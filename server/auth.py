@@ -48,6 +48,11 @@ class Viewer:
     def may_run_jobs(self) -> bool:
         return self.user.may_run_jobs
 
+    @property
+    def sees_every_job(self) -> bool:
+        """On View All (the hub asks; see hub.Watcher)."""
+        return self.user.is_superadmin
+
 
 class Sessions:
     """Server-side sessions and sign-in attempts, on the same Redis as the jobs."""

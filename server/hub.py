@@ -1,8 +1,9 @@
 """The WebSocket hub: one Redis subscription per web process, fanned out to its sockets.
 
-Audience: a job's events go to its owner and to every Superadmin on View All, and to nobody
-else. Each event's fragments are rendered once and the same strings are queued for every
-socket in the audience.
+Audience: a job's events go to its owner, to every Superadmin on View All and to every wall
+screen (server/screens.py), and to nobody else. Each event's fragments are rendered once per
+flavour of socket (the page's, the wallboard's) and the same strings are queued for every
+socket of that flavour in the audience.
 
 Slow and dead sockets: each socket keeps at most one pending fragment per (job, part), the
 latest (a later state replaces an earlier one; a final state is never followed by another, so
@@ -20,7 +21,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from starlette.concurrency import run_in_threadpool
@@ -28,7 +31,6 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.access import viewer_of
-from server.auth import Viewer
 from server.job_views import (
     header_state,
     job_context,
@@ -53,13 +55,42 @@ MAX_REMEMBERED = 10_000
 ALL_PARTS = ("state", "errors", "actions")
 
 
+# -- wall hook (issue 7): flavours of sockets and viewers that are not users ---------------
+class Watcher(Protocol):
+    """Who a socket belongs to: a signed-in `Viewer`, or a wall screen (server/screens.py)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def session_id(self) -> str: ...  # `_close_session` closes the sockets that match
+    @property
+    def sees_every_job(self) -> bool: ...  # on tab "all"
+
+
+@dataclass(frozen=True, eq=False)
+class Flavour:
+    """How one kind of page draws a job: the hub renders each event once per flavour."""
+
+    name: str
+    render_row: Callable[[dict[str, object]], str]  # a new job's whole row, upserted
+    render_parts: Callable[[dict[str, object], tuple[str, ...]], dict[str, str]]
+    has_header: bool  # the admin header: running count, recent jobs, notices
+
+
+PAGE = Flavour(
+    "page", lambda context: render_row(context, is_watching=False, upsert=True), render_parts, True
+)
+# -- end of wall hook ----------------------------------------------------------------------
+
+
 @dataclass(eq=False)
 class Socket:
     websocket: WebSocket
-    viewer: Viewer
+    viewer: Watcher
     tab: str
     shows_list: bool
     inserts_new: bool
+    flavour: Flavour = PAGE
     known: set[str] = field(default_factory=set)
     pending: dict[tuple[str, str], str] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -67,7 +98,7 @@ class Socket:
     def sees(self, owner_id: int) -> bool:
         if owner_id == self.viewer.id:
             return True
-        return self.viewer.is_superadmin and self.tab == "all"
+        return self.viewer.sees_every_job and self.tab == "all"
 
     def offer(self, key: tuple[str, str], fragment: str) -> None:
         self.pending.pop(key, None)  # re-insert: keeps frames in event order
@@ -174,24 +205,27 @@ class Hub:
             changed.append("errors")
         if is_new_status:
             changed.append("actions")
-        parts = render_parts(context, tuple(changed))
-        row: str | None = None
+        parts: dict[Flavour, dict[str, str]] = {}
+        rows: dict[Flavour, str] = {}
         for sock in audience:
+            flavour = sock.flavour
             if job.id not in sock.known:
                 if not sock.inserts_new:
                     continue
-                if row is None:
-                    row = render_row(context, is_watching=False, upsert=True)
-                sock.offer((job.id, "row"), row)
+                if flavour not in rows:
+                    rows[flavour] = flavour.render_row(context)
+                sock.offer((job.id, "row"), rows[flavour])
                 sock.known.add(job.id)
-            for kind, fragment in parts.items():
+            if flavour not in parts:
+                parts[flavour] = flavour.render_parts(context, tuple(changed))
+            for kind, fragment in parts[flavour].items():
                 sock.offer((job.id, kind), fragment)
             self.dirty.add(sock)
 
     async def _tell_owner(self, job: Job, is_new_status: bool) -> None:
         """The header of every admin page: my running count, my recent jobs, my notices."""
         store = self.runtime.store
-        mine = [s for s in self.sockets if s.viewer.id == job.owner.id]
+        mine = [s for s in self.sockets if s.viewer.id == job.owner.id and s.flavour.has_header]
         if mine:
             recent = render_recent(job)
             for sock in mine:
@@ -206,7 +240,7 @@ class Hub:
             watchers = await run_in_threadpool(store.watchers, job.id)
             notice = render_notice(job)
             for sock in self.sockets:
-                if sock.viewer.id in watchers:
+                if sock.viewer.id in watchers and sock.flavour.has_header:
                     sock.offer((job.id, "notice"), notice)
                     self.dirty.add(sock)
 
@@ -234,12 +268,12 @@ class Hub:
 
     # -- socket side -----------------------------------------------------------------------
 
-    def _snapshot(self, viewer: Viewer, tab: str) -> tuple[list[Job], dict[str, object]]:
+    def _snapshot(self, viewer: Watcher, tab: str) -> tuple[list[Job], dict[str, object]]:
         return self._visible_jobs(viewer, tab), header_state(self.runtime.store, viewer.id)
 
-    def _visible_jobs(self, viewer: Viewer, tab: str) -> list[Job]:
+    def _visible_jobs(self, viewer: Watcher, tab: str) -> list[Job]:
         store = self.runtime.store
-        owner = None if (viewer.is_superadmin and tab == "all") else viewer.id
+        owner = None if (viewer.sees_every_job and tab == "all") else viewer.id
         recent = store.list_jobs(owner_id=owner, limit=SNAPSHOT_RECENT).items
         active = [
             j for j in store.get_many(store.active_ids()) if owner is None or j.owner.id == owner
@@ -249,16 +283,22 @@ class Hub:
 
     async def _send_snapshot(self, sock: Socket) -> None:
         jobs, header = await run_in_threadpool(self._snapshot, sock.viewer, sock.tab)
-        sock.offer(("", "indicator"), render_indicator(int(str(header["running"]))))
-        recent: list[Job] = header["recent"]  # type: ignore[assignment]
-        for job in reversed(recent):
-            sock.offer((job.id, "recent"), render_recent(job))
+        if sock.flavour.has_header:
+            sock.offer(("", "indicator"), render_indicator(int(str(header["running"]))))
+            recent: list[Job] = header["recent"]  # type: ignore[assignment]
+            for job in reversed(recent):
+                sock.offer((job.id, "recent"), render_recent(job))
         for job in jobs if sock.shows_list else []:
+            # An event that arrived while the snapshot was read is newer: offering the older
+            # state now would replace its fragment, and a final state would be lost for good.
+            newer = self.last.get(job.id)
+            if newer is not None and newer.seq > job.seq:
+                job = newer
             context = self._context(job)
             if sock.inserts_new:
-                sock.offer((job.id, "row"), render_row(context, is_watching=False, upsert=True))
+                sock.offer((job.id, "row"), sock.flavour.render_row(context))
                 sock.known.add(job.id)
-            for kind, fragment in render_parts(context, ALL_PARTS).items():
+            for kind, fragment in sock.flavour.render_parts(context, ALL_PARTS).items():
                 sock.offer((job.id, kind), fragment)
         sock.wake.set()
 
@@ -272,8 +312,21 @@ class Hub:
             tab = "mine"  # a Power User's socket carries only their own jobs, whatever it asks
         shows_list = websocket.query_params.get("list", "1") == "1"
         inserts_new = shows_list and websocket.query_params.get("insert", "1") == "1"
+        await self.serve(websocket, viewer, tab, shows_list, inserts_new)
+
+    async def serve(
+        self,
+        websocket: WebSocket,
+        viewer: Watcher,
+        tab: str,
+        shows_list: bool = True,
+        inserts_new: bool = True,
+        flavour: Flavour = PAGE,
+    ) -> None:
+        """Accept a socket whose viewer the caller has checked, and keep it current until it
+        ends (wall hook: the wallboard's endpoint calls this with its own viewer and flavour)."""
         await websocket.accept()
-        sock = Socket(websocket, viewer, tab, shows_list, inserts_new)
+        sock = Socket(websocket, viewer, tab, shows_list, inserts_new, flavour)
         self.sockets.add(sock)
         receiver = asyncio.create_task(self._drain(websocket))
         try:
