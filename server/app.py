@@ -16,13 +16,16 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 import web
-from server import api, jobs_page, pages
+from server import api, job_detail, jobs_page, pages
 from server.access import NotSignedIn, is_api, not_signed_in, viewer_of
 from server.auth import SESSION_TTL_S, Sessions
+from server.health import Health
 from server.hub import Hub
+from server.metrics import MetricsEndpoint
 from server.rendering import render
 from server.security import CrossSiteGuard
 from tasks.data.db import create_schema
+from tasks.logs import configure_logging
 from tasks.runtime import Runtime
 from tasks.settings import Settings
 
@@ -38,8 +41,11 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_environ(os.environ)
+    configure_logging(settings.production)
     runtime = Runtime(settings)
     hub = Hub(runtime)
+    health = Health(runtime)
+    metrics = MetricsEndpoint(runtime, hub)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -49,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await hub.stop()
+            health.close()
 
     app = Starlette(
         routes=[
@@ -56,6 +63,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *jobs_page.routes,
             *api.routes,
             *hub.routes,
+            *health.routes,
+            *metrics.routes,
+            *job_detail.routes,  # after every literal /admin/background-jobs/… route
             Mount("/static", StaticFiles(directory=str(web.STATIC)), name="static"),
         ],
         middleware=[

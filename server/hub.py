@@ -40,6 +40,7 @@ from server.job_views import (
     render_row,
     running_count,
 )
+from server.metrics import HubMetrics
 from tasks.jobs import events
 from tasks.jobs.model import Job
 from tasks.runtime import Runtime
@@ -62,6 +63,7 @@ class Socket:
     known: set[str] = field(default_factory=set)
     pending: dict[tuple[str, str], str] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    coalesced: int = 0  # pending states replaced before they were sent (read by metrics)
 
     def sees(self, owner_id: int) -> bool:
         if owner_id == self.viewer.id:
@@ -69,7 +71,8 @@ class Socket:
         return self.viewer.is_superadmin and self.tab == "all"
 
     def offer(self, key: tuple[str, str], fragment: str) -> None:
-        self.pending.pop(key, None)  # re-insert: keeps frames in event order
+        if self.pending.pop(key, None) is not None:  # re-insert: keeps frames in event order
+            self.coalesced += 1
         self.pending[key] = fragment
 
     def take_frame(self) -> str:
@@ -88,6 +91,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: aioredis.Redis | None = None
         self.routes = [WebSocketRoute("/ws/jobs", self.endpoint)]
+        self.metrics = HubMetrics()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -185,6 +189,7 @@ class Hub:
                 sock.known.add(job.id)
             for kind, fragment in parts.items():
                 sock.offer((job.id, kind), fragment)
+            self.metrics.offered(sock, event.published_at)  # metrics hook
             self.dirty.add(sock)
 
     async def _tell_owner(self, job: Job, is_new_status: bool) -> None:
@@ -256,7 +261,7 @@ class Hub:
             context = self._context(job)
             if sock.inserts_new:
                 sock.offer((job.id, "row"), render_row(context, is_watching=False, upsert=True))
-                sock.known.add(job.id)
+            sock.known.add(job.id)  # so that a page that inserts nothing still gets updates
             for kind, fragment in render_parts(context, ALL_PARTS).items():
                 sock.offer((job.id, kind), fragment)
         sock.wake.set()
@@ -274,6 +279,7 @@ class Hub:
         await websocket.accept()
         sock = Socket(websocket, viewer, tab, shows_list, inserts_new)
         self.sockets.add(sock)
+        log.info("socket opened", extra={"user_id": viewer.id, "tab": tab})  # log hook
         receiver = asyncio.create_task(self._drain(websocket))
         try:
             await self._send_snapshot(sock)
@@ -281,13 +287,14 @@ class Hub:
         except (WebSocketDisconnect, RuntimeError, ConnectionError):
             pass  # the client went away: a normal end
         except TimeoutError:
-            log.info("closing a socket of user %s: it stopped reading", viewer.id)
+            log.info("closing a socket that stopped reading", extra={"user_id": viewer.id})
             with contextlib.suppress(Exception):
                 await websocket.close(code=1013, reason="too slow")
         finally:
             self.sockets.discard(sock)
             self.dirty.discard(sock)
             receiver.cancel()
+            log.info("socket closed", extra={"user_id": viewer.id, "tab": tab})  # log hook
 
     async def _send_loop(self, sock: Socket, receiver: asyncio.Task[None]) -> None:
         while not receiver.done():
@@ -299,6 +306,7 @@ class Hub:
             sock.wake.clear()
             frame = sock.take_frame()
             if frame:
+                self.metrics.frame_sent(sock, frame)  # metrics hook
                 await asyncio.wait_for(sock.websocket.send_text(frame), SEND_TIMEOUT_S)
 
     async def _drain(self, websocket: WebSocket) -> None:

@@ -58,6 +58,13 @@ def _secret_key(environ: Mapping[str, str], var_dir: Path, production: bool) -> 
     return key
 
 
+def _metrics_token(environ: Mapping[str, str]) -> str:
+    token = environ.get("METRICS_TOKEN", "")
+    if token and len(token) < 16:
+        raise ConfigError("METRICS_TOKEN is too short: use at least 16 characters")
+    return token
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str
@@ -78,6 +85,7 @@ class Settings:
     mail_from: str = "jobdeck <jobdeck@localhost>"
     broker_heartbeat_timeout_ms: int = 60_000
     broker_maintenance_chance: int = 1000
+    metrics_token: str = ""
 
     @property
     def is_https(self) -> bool:
@@ -133,4 +141,5 @@ class Settings:
                 environ, "DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 60_000, minimum=1000
             ),
             broker_maintenance_chance=_int(environ, "DRAMATIQ_MAINTENANCE_CHANCE", 1000, minimum=0),
+            metrics_token=_metrics_token(environ),
         )
