@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -65,4 +66,19 @@ async def job_page(request: Request) -> Response:
     return render(request, "jobs/detail.html", context)
 
 
-routes = [Route("/admin/background-jobs/{id}", job_page)]
+class JobIdConvertor(Convertor[str]):
+    """Only a job id matches, so `/admin/background-jobs/{id}` never takes a literal path such
+    as `/admin/background-jobs/wall`, wherever the routes are declared."""
+
+    regex = "[0-9a-f]{16}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("job_id", JobIdConvertor())
+
+routes = [Route("/admin/background-jobs/{id:job_id}", job_page)]

@@ -129,6 +129,16 @@ def test_power_user_gets_404_for_another_persons_job_and_superadmin_sees_it(  # 
     assert stranger.status_code == 303 and "/login" in stranger.headers["location"]
 
 
+def test_only_a_job_id_reaches_the_detail_page(client, headers) -> None:  # type: ignore[no-untyped-def]
+    """A literal path beside it (the wallboard's /admin/background-jobs/wall) is never taken."""
+    from server.job_detail import routes
+
+    assert all(r.matches({"type": "http", "path": "/admin/background-jobs/wall",
+                          "method": "GET"})[0].name == "NONE" for r in routes)  # fmt: skip
+    response = client.get("/admin/background-jobs/not-a-job", headers=headers["super"])
+    assert response.status_code == 404
+
+
 def test_errors_are_searched_on_the_server_and_paginated(client, headers, people, store):  # type: ignore[no-untyped-def]
     job = new_job(store, people["power"])
     store.transition(job.id, Event.START, at=time.time())
