@@ -17,6 +17,10 @@ from typing import IO, Any
 
 # Everything a LogRecord carries by itself; whatever else it has came in as `extra`.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_STANDARD.add("color_message")  # uvicorn's coloured copy of the message
+
+
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 def extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -78,6 +82,11 @@ def configure_logging(
         ours = logging.StreamHandler(stream or sys.stderr)
         ours.setFormatter(formatter)
         root.addHandler(ours)
+        # uvicorn's own lines (start-up, access log) join ours, in the same format.
+        for name in SERVER_LOGGERS:
+            server = logging.getLogger(name)
+            server.handlers.clear()
+            server.propagate = True
     elif restyle_existing:
         for handler in root.handlers:
             handler.setFormatter(formatter)

@@ -92,16 +92,22 @@ def test_key_value_lines_read_as_one_line_per_event() -> None:
 
 
 def test_configure_logging_writes_json_in_production_on_a_bare_root() -> None:
-    root = logging.getLogger()
+    root, access = logging.getLogger(), logging.getLogger("uvicorn.access")
     saved, saved_level = root.handlers[:], root.level
+    saved_access = access.handlers[:], access.propagate
     root.handlers.clear()
+    access.handlers[:], access.propagate = [logging.NullHandler()], False  # as uvicorn sets it
     stream = io.StringIO()
     try:
         configure_logging(production=True, stream=stream)
         logging.getLogger("tasks.jobs.middleware").info("job finished", extra={"job_id": "j1"})
+        access.info('%s - "%s %s"', "127.0.0.1:5000", "GET", "/readyz")
     finally:
         root.handlers[:] = saved
         root.setLevel(saved_level)
-    data = json.loads(stream.getvalue().strip())
-    assert data["event"] == "job finished" and data["job_id"] == "j1"
-    assert data["level"] == "INFO" and data["logger"] == "tasks.jobs.middleware"
+        access.handlers[:], access.propagate = saved_access
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["event"] == "job finished" and first["job_id"] == "j1"
+    assert first["level"] == "INFO" and first["logger"] == "tasks.jobs.middleware"
+    assert second["logger"] == "uvicorn.access"
+    assert second["event"] == '127.0.0.1:5000 - "GET /readyz"', "uvicorn's lines are JSON too"
