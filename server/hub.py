@@ -64,6 +64,7 @@ class Socket:
     pending: dict[tuple[str, str], str] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     coalesced: int = 0  # pending states replaced before they were sent (read by metrics)
+    oldest_event_at: float | None = None  # publish time of the oldest unsent event (metrics)
 
     def sees(self, owner_id: int) -> bool:
         if owner_id == self.viewer.id:

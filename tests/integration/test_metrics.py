@@ -118,6 +118,37 @@ def test_served_elsewhere_with_the_configured_token(settings, runtime) -> None: 
 
 def test_two_apps_keep_their_own_registries(settings, runtime) -> None:  # type: ignore[no-untyped-def]
     first, second = create_app(settings), create_app(settings)
-    first.state.hub.metrics.frames.inc(3)
+    first.state.hub.metrics.frames += 3
     assert value(scrape(first), "jobdeck_frames_sent_total") == 3
     assert value(scrape(second), "jobdeck_frames_sent_total") == 0
+
+
+def test_lag_lands_in_the_right_bucket_and_bytes_count_utf8() -> None:
+    from server.metrics import HubMetrics
+
+    class Sock:
+        coalesced = 2
+        oldest_event_at: float | None = None
+
+    metrics, sock = HubMetrics(), Sock()
+    metrics.offered(sock, time.time() - 0.2)
+    metrics.offered(sock, time.time())  # a later event: the frame's lag is the oldest one's
+    metrics.frame_sent(sock, "Zoë")
+    text = generate(metrics)
+    assert value(text, "jobdeck_publish_to_send_seconds_bucket", le="0.1") == 0
+    assert value(text, "jobdeck_publish_to_send_seconds_bucket", le="0.25") == 1
+    assert 0.2 <= value(text, "jobdeck_publish_to_send_seconds_sum") < 0.25
+    assert value(text, "jobdeck_bytes_sent_total") == 4
+    assert value(text, "jobdeck_states_coalesced_total") == 2 and sock.coalesced == 0
+    metrics.frame_sent(sock, "x")  # nothing published since: no lag to observe
+    assert value(generate(metrics), "jobdeck_publish_to_send_seconds_count") == 1
+
+
+def generate(metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:  # type: ignore[no-untyped-def]
+    from prometheus_client.exposition import generate_latest
+
+    samples = {}
+    for family in text_string_to_metric_families(generate_latest(metrics.registry).decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
