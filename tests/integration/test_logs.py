@@ -94,9 +94,11 @@ def test_key_value_lines_read_as_one_line_per_event() -> None:
 def test_configure_logging_writes_json_in_production_on_a_bare_root() -> None:
     root, access = logging.getLogger(), logging.getLogger("uvicorn.access")
     saved, saved_level = root.handlers[:], root.level
-    saved_access = access.handlers[:], access.propagate
+    saved_access = access.handlers[:], access.propagate, access.level
     root.handlers.clear()
-    access.handlers[:], access.propagate = [logging.NullHandler()], False  # as uvicorn sets it
+    # as uvicorn leaves it at its default log level (an earlier uvicorn in the session may not)
+    access.handlers[:], access.propagate = [logging.NullHandler()], False
+    access.setLevel(logging.INFO)
     stream = io.StringIO()
     try:
         configure_logging(production=True, stream=stream)
@@ -105,7 +107,8 @@ def test_configure_logging_writes_json_in_production_on_a_bare_root() -> None:
     finally:
         root.handlers[:] = saved
         root.setLevel(saved_level)
-        access.handlers[:], access.propagate = saved_access
+        access.handlers[:], access.propagate, _ = saved_access
+        access.setLevel(saved_access[2])
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
     assert first["event"] == "job finished" and first["job_id"] == "j1"
     assert first["level"] == "INFO" and first["logger"] == "tasks.jobs.middleware"
