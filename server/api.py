@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -26,12 +27,14 @@ from server.rendering import iso as render_iso
 from server.uploads import UploadRefused, read_upload
 from tasks.csv_input import InvalidUpload
 from tasks.jobs.model import Event, InvalidTransition, Job, Person, Status
-from tasks.jobs.store import JobStore, UnknownJob, is_job_id
+from tasks.jobs.store import AuditEntry, JobStore, UnknownJob, is_job_id
 from tasks.runtime import Runtime
 from tasks.uploads import delete_checkpoint, delete_upload
 
 MAX_PAGE = 200
 MAX_ENROLL_JSON_BYTES = 5 * 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -65,6 +68,7 @@ def job_json(job: Job, runtime: Runtime, at: float) -> dict[str, Any]:
         "expires_at": iso(job.expires_at(runtime.store.retention_s)),
         "url": f"{settings.base_url}/api/jobs/{job.id}",
         "errors_url": f"{settings.base_url}/admin/background-jobs/{job.id}/errors",
+        "page_url": f"{settings.base_url}/admin/background-jobs/{job.id}",
     }
 
 
@@ -131,7 +135,13 @@ async def get_job(request: Request) -> Response:
     job = await run_in_threadpool(visible_job, runtime.store, viewer, request.path_params["id"])
     data = job_json(job, runtime, time.time())
     data["notify"] = await run_in_threadpool(runtime.store.is_watching, job.id, viewer.id)
+    data["audit"] = [audit_json(e) for e in await run_in_threadpool(runtime.store.audit, job.id)]
     return JSONResponse(data)
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {"action": entry.action, "by": {"id": entry.by.id, "name": entry.by.name},
+            "at": iso(entry.at)}  # fmt: skip
 
 
 async def list_errors(request: Request) -> Response:
@@ -194,6 +204,9 @@ def abort_job(runtime: Runtime, viewer: Viewer, job_id: str) -> Job:
         if exc.status is Status.ABORTING:
             raise HTTPException(409, "This job is already being aborted.") from None
         raise HTTPException(409, f"This job has already ended ({exc.status.value}).") from None
+    runtime.store.add_audit(job.id, AuditEntry("aborted", by, at))
+    ids = {"job_id": job.id, "user_id": viewer.id, "owner_id": job.owner.id}
+    log.info("job aborted", extra={**ids, "status": job.status.value})
     if job.is_final:
         queue_job_mails(runtime.store, job)
     return job
@@ -215,7 +228,9 @@ def watch_job(runtime: Runtime, viewer: Viewer, job_id: str) -> Job:
     job = visible_job(runtime.store, viewer, job_id)
     if job.is_final:
         raise HTTPException(409, f"This job has already ended ({job.status.value}).")
-    runtime.store.add_watcher(job.id, viewer.id)
+    if runtime.store.add_watcher(job.id, viewer.id):
+        runtime.store.add_audit(job.id, AuditEntry("notify", owner_of(viewer), time.time()))
+        log.info("notify requested", extra={"job_id": job.id, "user_id": viewer.id})
     job = runtime.store.get(job.id)
     if job.is_final and not runtime.store.claim_mail_queue(job.id):
         send_job_mail.send(job.id, viewer.id)  # it ended meanwhile, after the mails were queued
@@ -241,6 +256,7 @@ def delete_job(runtime: Runtime, viewer: Viewer, job_id: str) -> None:
     with runtime.engine.begin() as conn:  # its input and checkpoint go with it
         delete_upload(conn, job.id)
         delete_checkpoint(conn, job.id)
+    log.info("job removed", extra={"job_id": job.id, "user_id": viewer.id})
 
 
 async def delete(request: Request) -> Response:

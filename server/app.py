@@ -16,14 +16,17 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 import web
-from server import api, jobs_page, pages, screen_pages, wall
+from server import api, job_detail, jobs_page, pages, screen_pages, wall
 from server.access import NotSignedIn, is_api, not_signed_in, viewer_of
 from server.auth import SESSION_TTL_S, Sessions
+from server.health import Health
 from server.hub import Hub
+from server.metrics import MetricsEndpoint
 from server.rendering import render
 from server.screens import ScreenLinks
 from server.security import CrossSiteGuard
 from tasks.data.db import create_schema
+from tasks.logs import configure_logging
 from tasks.runtime import Runtime
 from tasks.settings import Settings
 
@@ -39,8 +42,11 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_environ(os.environ)
+    configure_logging(settings.production)
     runtime = Runtime(settings)
     hub = Hub(runtime)
+    health = Health(runtime)
+    metrics = MetricsEndpoint(runtime, hub)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -50,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await hub.stop()
+            health.close()
 
     app = Starlette(
         routes=[
@@ -59,6 +66,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *jobs_page.routes,
             *api.routes,
             *hub.routes,
+            *health.routes,
+            *metrics.routes,
+            *job_detail.routes,  # after every literal /admin/background-jobs/… route
             Mount("/static", StaticFiles(directory=str(web.STATIC)), name="static"),
         ],
         middleware=[

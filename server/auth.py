@@ -53,6 +53,10 @@ class Viewer:
         """On View All (the hub asks; see hub.Watcher)."""
         return self.user.is_superadmin
 
+    @property
+    def role(self) -> str:
+        return self.user.role
+
 
 class Sessions:
     """Server-side sessions and sign-in attempts, on the same Redis as the jobs."""

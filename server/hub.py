@@ -42,6 +42,7 @@ from server.job_views import (
     render_row,
     running_count,
 )
+from server.metrics import HubMetrics
 from tasks.jobs import events
 from tasks.jobs.model import Job
 from tasks.runtime import Runtime
@@ -65,6 +66,8 @@ class Watcher(Protocol):
     def session_id(self) -> str: ...  # `_close_session` closes the sockets that match
     @property
     def sees_every_job(self) -> bool: ...  # on tab "all"
+    @property
+    def role(self) -> str: ...  # a label for metrics: a user's role, or "screen"
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +97,8 @@ class Socket:
     known: set[str] = field(default_factory=set)
     pending: dict[tuple[str, str], str] = field(default_factory=dict)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    coalesced: int = 0  # pending states replaced before they were sent (read by metrics)
+    oldest_event_at: float | None = None  # publish time of the oldest unsent event (metrics)
 
     def sees(self, owner_id: int) -> bool:
         if owner_id == self.viewer.id:
@@ -101,7 +106,8 @@ class Socket:
         return self.viewer.sees_every_job and self.tab == "all"
 
     def offer(self, key: tuple[str, str], fragment: str) -> None:
-        self.pending.pop(key, None)  # re-insert: keeps frames in event order
+        if self.pending.pop(key, None) is not None:  # re-insert: keeps frames in event order
+            self.coalesced += 1
         self.pending[key] = fragment
 
     def take_frame(self) -> str:
@@ -120,6 +126,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: aioredis.Redis | None = None
         self.routes = [WebSocketRoute("/ws/jobs", self.endpoint)]
+        self.metrics = HubMetrics()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -220,6 +227,7 @@ class Hub:
                 parts[flavour] = flavour.render_parts(context, tuple(changed))
             for kind, fragment in parts[flavour].items():
                 sock.offer((job.id, kind), fragment)
+            self.metrics.offered(sock, event.published_at)  # metrics hook
             self.dirty.add(sock)
 
     async def _tell_owner(self, job: Job, is_new_status: bool) -> None:
@@ -297,7 +305,7 @@ class Hub:
             context = self._context(job)
             if sock.inserts_new:
                 sock.offer((job.id, "row"), sock.flavour.render_row(context))
-                sock.known.add(job.id)
+            sock.known.add(job.id)  # so that a page that inserts nothing still gets updates
             for kind, fragment in sock.flavour.render_parts(context, ALL_PARTS).items():
                 sock.offer((job.id, kind), fragment)
         sock.wake.set()
@@ -328,6 +336,7 @@ class Hub:
         await websocket.accept()
         sock = Socket(websocket, viewer, tab, shows_list, inserts_new, flavour)
         self.sockets.add(sock)
+        log.info("socket opened", extra={"user_id": viewer.id, "tab": tab})  # log hook
         receiver = asyncio.create_task(self._drain(websocket))
         try:
             await self._send_snapshot(sock)
@@ -335,7 +344,7 @@ class Hub:
         except (WebSocketDisconnect, RuntimeError, ConnectionError):
             pass  # the client went away: a normal end
         except TimeoutError:
-            log.info("closing a socket of user %s: it stopped reading", viewer.id)
+            log.info("closing a socket that stopped reading", extra={"user_id": viewer.id})
             # The close frame waits behind the full buffer too: give up on it after a while,
             # or this socket would stay in the audience for as long as the client lingers.
             with contextlib.suppress(Exception):
@@ -346,6 +355,7 @@ class Hub:
             self.sockets.discard(sock)
             self.dirty.discard(sock)
             receiver.cancel()
+            log.info("socket closed", extra={"user_id": viewer.id, "tab": tab})  # log hook
 
     async def _send_loop(self, sock: Socket, receiver: asyncio.Task[None]) -> None:
         while not receiver.done():
@@ -357,6 +367,7 @@ class Hub:
             sock.wake.clear()
             frame = sock.take_frame()
             if frame:
+                self.metrics.frame_sent(sock, frame)  # metrics hook
                 await asyncio.wait_for(sock.websocket.send_text(frame), SEND_TIMEOUT_S)
 
     async def _drain(self, websocket: WebSocket) -> None:

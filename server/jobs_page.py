@@ -18,6 +18,7 @@ from starlette.routing import Route
 from server.access import require_admin
 from server.api import owner_of, runtime_of, visible_job, watch_job
 from server.auth import Viewer
+from server.job_detail import error_listing
 from server.job_views import job_context, render_row
 from server.rendering import env, render
 from server.uploads import UploadRefused, read_upload
@@ -117,14 +118,8 @@ async def errors_page(request: Request) -> Response:
     viewer = await require_admin(request)
     runtime = runtime_of(request)
     job = await run_in_threadpool(visible_job, runtime.store, viewer, request.path_params["id"])
-    raw = request.query_params.get("cursor", "0")
-    cursor = int(raw) if raw.isdigit() and len(raw) < 10 else 0
-    page = await run_in_threadpool(runtime.store.errors, job.id, cursor, 200)
-    return render(
-        request,
-        "jobs/errors.html",
-        {"job": job, "errors": page.items, "cursor": cursor, "next_cursor": page.cursor},
-    )
+    listing = await run_in_threadpool(error_listing, runtime.store, job, request.query_params, 200)
+    return render(request, "jobs/errors.html", {"job": job, **listing})
 
 
 async def notify(request: Request) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -10,6 +12,8 @@ from starlette.routing import Route
 from server.access import require_admin, viewer_of
 from server.auth import Sessions, SignInRefused, is_local_path, session_id_of
 from server.rendering import render
+
+log = logging.getLogger(__name__)
 
 
 async def login_form(request: Request) -> Response:
@@ -28,8 +32,9 @@ async def login(request: Request) -> Response:
     sessions: Sessions = request.app.state.sessions
     address = request.client.host if request.client else "unknown"
     try:
-        _user, session_id = await run_in_threadpool(sessions.sign_in, email, password, address)
+        user, session_id = await run_in_threadpool(sessions.sign_in, email, password, address)
     except SignInRefused as refused:
+        log.info("sign-in refused", extra={"address": address, "status": refused.status})
         context = {"next": target, "email": email[:254], "error": refused.message}
         return render(request, "login.html", context, status_code=refused.status)
     old = session_id_of(request)
@@ -37,14 +42,17 @@ async def login(request: Request) -> Response:
         await run_in_threadpool(sessions.sign_out, old)
     request.session.clear()
     request.session["sid"] = session_id
+    log.info("signed in", extra={"user_id": user.id, "role": user.role, "address": address})
     return RedirectResponse(target, status_code=303)
 
 
 async def logout(request: Request) -> Response:
     session_id = session_id_of(request)
     if session_id:
+        viewer = await viewer_of(request)
         sessions: Sessions = request.app.state.sessions
         await run_in_threadpool(sessions.sign_out, session_id)
+        log.info("signed out", extra={"user_id": viewer.id if viewer else None})
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

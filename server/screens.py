@@ -67,6 +67,10 @@ class ScreenViewer:
     def sees_every_job(self) -> bool:
         return True
 
+    @property
+    def role(self) -> str:
+        return "screen"
+
 
 def session_id_of_link(link_id: str) -> str:
     """What the sign-out channel carries to close a link's sockets (user sessions have no ':')."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import tempfile
 import time
@@ -27,7 +28,7 @@ from tasks.csv_input import (
     inspect_upload,
 )
 from tasks.jobs.model import Job, Person
-from tasks.jobs.store import new_job_id
+from tasks.jobs.store import AuditEntry, new_job_id
 from tasks.runtime import Runtime
 from tasks.uploads import delete_upload, save_upload
 
@@ -36,6 +37,8 @@ LAUNCHER_ROLES = ("superadmin", "power_user")
 SPOOL_BYTES = 1024 * 1024
 READ_BYTES = 64 * 1024
 MAX_FILENAME = 80
+
+log = logging.getLogger(__name__)
 
 
 def launch_import(
@@ -164,11 +167,14 @@ def _launch(runtime: Runtime, job: Job, spool: IO[bytes], actor: dramatiq.Actor[
         with runtime.engine.begin() as conn:
             save_upload(conn, job.id, _read(spool))
             created = runtime.store.create(job)
+        runtime.store.add_audit(job.id, AuditEntry("launched", job.owner, job.created_at))
         actor.send(job_id=job.id)
     except BaseException:
         if created is not None:
             _undo(runtime, job.id)
         raise
+    log.info("job launched", extra={"job_id": job.id, "user_id": job.owner.id, "kind": job.kind,
+                                    "total": job.total})  # fmt: skip
     return created
 
 

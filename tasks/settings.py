@@ -58,6 +58,13 @@ def _secret_key(environ: Mapping[str, str], var_dir: Path, production: bool) -> 
     return key
 
 
+def _metrics_token(environ: Mapping[str, str]) -> str:
+    token = environ.get("METRICS_TOKEN", "")
+    if token and len(token) < 16:
+        raise ConfigError("METRICS_TOKEN is too short: use at least 16 characters")
+    return token
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str
@@ -79,6 +86,7 @@ class Settings:
     broker_heartbeat_timeout_ms: int = 60_000
     broker_maintenance_chance: int = 1000
     db_retry_s: int = 30
+    metrics_token: str = ""
 
     @property
     def is_https(self) -> bool:
@@ -135,4 +143,5 @@ class Settings:
             ),
             broker_maintenance_chance=_int(environ, "DRAMATIQ_MAINTENANCE_CHANCE", 1000, minimum=0),
             db_retry_s=_int(environ, "DB_RETRY_S", 30, minimum=0),
+            metrics_token=_metrics_token(environ),
         )

@@ -8,7 +8,7 @@ change of that job. The format is documented in docs/events.md.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tasks.jobs.model import Job, from_fields
 
@@ -22,6 +22,8 @@ class BadEvent(ValueError):
 @dataclass(frozen=True)
 class JobChanged:
     job: Job
+    # When the publisher sent it (its clock), for the publish-to-send lag; None from old writers.
+    published_at: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -30,8 +32,11 @@ class JobRemoved:
     owner_id: int
 
 
-def encode_job(fields: dict[str, str]) -> str:
-    return json.dumps({"v": VERSION, "type": "job", "job": fields}, separators=(",", ":"))
+def encode_job(fields: dict[str, str], published_at: float | None = None) -> str:
+    data: dict[str, object] = {"v": VERSION, "type": "job", "job": fields}
+    if published_at is not None:
+        data["at"] = published_at
+    return json.dumps(data, separators=(",", ":"))
 
 
 def encode_removed(job_id: str, owner_id: int) -> str:
@@ -47,7 +52,8 @@ def decode(raw: str | bytes) -> JobChanged | JobRemoved:
         if data.get("v") != VERSION:
             raise BadEvent(f"expected event version {VERSION}, got {data.get('v')!r}")
         if data["type"] == "job":
-            return JobChanged(from_fields(data["job"]))
+            at = data.get("at")
+            return JobChanged(from_fields(data["job"]), float(at) if at is not None else None)
         if data["type"] == "removed":
             return JobRemoved(str(data["job_id"]), int(data["owner_id"]))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

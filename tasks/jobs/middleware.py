@@ -18,6 +18,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
+from tasks.jobs.beacon import WorkerBeacon
 from tasks.jobs.context import AbortRequested, JobContext
 from tasks.jobs.model import Event, InvalidTransition, Job, Status
 from tasks.jobs.reaper import Reaper
@@ -46,6 +47,11 @@ def massive_action(fn: Callable[[str], None]) -> dramatiq.Actor[[str], None]:
     return declare(fn)
 
 
+def log_ids(job: Job) -> dict[str, object]:
+    """The ids that every log line about a job carries."""
+    return {"job_id": job.id, "user_id": job.owner.id, "kind": job.kind}
+
+
 def current_job() -> JobContext:
     ctx: JobContext | None = getattr(_local, "job", None)
     if ctx is None:
@@ -57,6 +63,7 @@ class JobMiddleware(Middleware):
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.reaper: Reaper | None = None
+        self.beacon: WorkerBeacon | None = None
 
     @property
     def actor_options(self) -> set[str]:
@@ -65,10 +72,17 @@ class JobMiddleware(Middleware):
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self.reaper = Reaper(self.runtime, on_end=self.on_job_end)
         self.reaper.start()
+        settings = self.runtime.settings
+        self.beacon = WorkerBeacon(self.runtime.store, settings.heartbeat_interval_s)
+        self.beacon.start()
+        log.info("worker started", extra={"worker": self.beacon.name})
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         if self.reaper is not None:
             self.reaper.stop()
+        if self.beacon is not None:
+            self.beacon.stop()
+            log.info("worker stopped", extra={"worker": self.beacon.name})
 
     def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
         actor = broker.get_actor(message.actor_name)
@@ -79,7 +93,8 @@ class JobMiddleware(Middleware):
         try:
             job = store.get(job_id)
         except UnknownJob:
-            log.warning("skipping message %s: unknown job %s", message.message_id, job_id)
+            log.warning("skipping a message of an unknown job",
+                        extra={"job_id": job_id, "message_id": message.message_id})  # fmt: skip
             raise SkipMessage(job_id) from None
         if job.is_final:
             raise SkipMessage(job_id)
@@ -91,8 +106,9 @@ class JobMiddleware(Middleware):
                 job = store.transition(job_id, Event.START, at=time.time())
             except InvalidTransition:  # aborted while we were looking
                 raise SkipMessage(job_id) from None
+            log.info("job started", extra=log_ids(job))
         else:
-            log.info("resuming job %s from item %d", job_id, job.checkpoint)
+            log.info("job resumed", extra={**log_ids(job), "from_item": job.checkpoint})
         ctx = JobContext(store, job, settings.progress_interval_ms, settings.heartbeat_interval_s)
         ctx.start_heartbeat()
         _local.job = ctx
@@ -112,7 +128,7 @@ class JobMiddleware(Middleware):
         try:
             ctx.close()
         except Exception:
-            log.exception("could not write the last progress of job %s", ctx.id)
+            log.exception("could not write the last progress of a job", extra={"job_id": ctx.id})
         if exception is None:
             event = Event.CONFIRM_ABORT if ctx.is_abort_requested else Event.COMPLETE
             self.end(ctx.job, event)
@@ -131,11 +147,14 @@ class JobMiddleware(Middleware):
             if exc.status is Status.ABORTING:
                 ended = store.transition(job.id, Event.CONFIRM_ABORT, at=time.time())
             else:
-                log.warning("job %s could not %s from %s", job.id, event, exc.status)
+                log.warning("job could not end", extra={**log_ids(job), "event": event.value,
+                                                        "status": exc.status.value})  # fmt: skip
                 return
         except UnknownJob:
-            log.warning("job %s was removed while it ran", job.id)
+            log.warning("job removed while it ran", extra=log_ids(job))
             return
+        outcome = {"status": ended.status.value, "done": ended.done, "errors": ended.error_count}
+        log.info("job finished", extra={**log_ids(ended), **outcome})
         self.on_job_end(ended)
 
     def on_job_end(self, job: Job) -> None:

@@ -6,11 +6,16 @@ Keys, all under one prefix (`jobdeck:` by default):
     job:{id}:errors       sorted set: the error ledger; score = item position, member = JSON
     job:{id}:notify       set: ids of the people who asked for an email when the job ends
     job:{id}:mailed       set: ids of the people who were sent that email
+    job:{id}:audit        list: who launched, aborted, asked to be notified, and when (JSON)
     jobs                  sorted set: every job id, scored by creation time
     jobs:owner:{uid}      sorted set: one owner's job ids, scored by creation time
     jobs:active           sorted set: jobs not yet ended, scored by creation time
     jobs:expiry           sorted set: ended jobs, scored by when they expire
     events                pub/sub channel: one JSON event per change (see docs/events.md)
+    stats:events          counter: job events published, by every process (INCR in the same
+                          MULTI or script that publishes), for /metrics
+    workers               sorted set: worker ids, scored by their last heartbeat (beacon.py)
+    workers:beats         counter: worker heartbeats, by every worker
 
 A change of status is a WATCH/MULTI transaction that applies the pure model and PUBLISHes the
 new snapshot inside the same MULTI, so that the stored record and the event stream agree and
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar, cast
@@ -36,18 +42,19 @@ from tasks.jobs.model import (
     Event,
     InvalidTransition,
     Job,
+    Person,
     Status,
     apply,
     from_fields,
     to_fields,
 )
 
-# KEYS: job hash, errors zset, channel
-# ARGV: n field pairs, field, value, ..., then score, member pairs for the ledger
+# KEYS: job hash, errors zset, channel, events counter
+# ARGV: n field pairs, the publish time, field, value, ..., then score, member pairs for the ledger
 FLUSH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local n = tonumber(ARGV[1])
-local i = 2
+local i = 3
 for _ = 1, n do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   i = i + 2
@@ -62,14 +69,27 @@ local flat = redis.call('HGETALL', KEYS[1])
 local job = {}
 for j = 1, #flat, 2 do job[flat[j]] = flat[j + 1] end
 job['mail_queued'] = nil
-redis.call('PUBLISH', KEYS[3], cjson.encode({v = 1, type = 'job', job = job}))
+local event = {v = 1, type = 'job', job = job, at = tonumber(ARGV[2])}
+redis.call('PUBLISH', KEYS[3], cjson.encode(event))
+redis.call('INCR', KEYS[4])
 return job['status']
 """
 
 # KEYS: job hash, a set beside it; ARGV: member. The set expires with the job, if it does.
+# Returns 0 if the job is gone, 1 if the member was there already, 2 if it is new.
 ADD_BESIDE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('SADD', KEYS[2], ARGV[1])
+local added = redis.call('SADD', KEYS[2], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return 1 + added
+"""
+
+# KEYS: job hash, its audit list; ARGV: entry. The list expires with the job, if it does.
+AUDIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], -1000, -1)
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return 1
@@ -94,6 +114,8 @@ return true
 T = TypeVar("T")
 
 RIDE_OUT_S = 20  # how long a command waits for a restarting Redis (see `JobStore.from_url`)
+# The keys that make up one job: deleted together, and expiring together once it ends.
+BESIDE = ("", ":errors", ":notify", ":mailed", ":audit")
 
 
 class UnknownJob(LookupError):
@@ -128,6 +150,24 @@ class JobError:
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """Somebody did something to a job: `launched`, `aborted` or `notify` (asked for an email)."""
+
+    action: str
+    by: Person
+    at: float
+
+    def to_json(self) -> str:
+        data = {"action": self.action, "by_id": self.by.id, "by_name": self.by.name, "at": self.at}
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> AuditEntry:
+        data = json.loads(raw)
+        return cls(data["action"], Person(int(data["by_id"]), data["by_name"]), data["at"])
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
     cursor: str | None
@@ -153,6 +193,7 @@ class JobStore:
         self._rewind = client.register_script(REWIND)
         self._add_beside = client.register_script(ADD_BESIDE)
         self._claim_mail = client.register_script(CLAIM_MAIL)
+        self._audit = client.register_script(AUDIT)
 
     @classmethod
     def from_url(cls, url: str, retention_s: float, prefix: str = "jobdeck:") -> JobStore:
@@ -178,7 +219,8 @@ class JobStore:
         pipe.zadd(self.key("jobs"), {job.id: job.created_at})
         pipe.zadd(self.key("jobs", "owner", job.owner.id), {job.id: job.created_at})
         pipe.zadd(self.key("jobs", "active"), {job.id: job.created_at})
-        pipe.publish(self.channel, events.encode_job(fields))
+        pipe.publish(self.channel, events.encode_job(fields, time.time()))
+        pipe.incr(self.key("stats", "events"))
         pipe.execute()
         return job
 
@@ -210,7 +252,8 @@ class JobStore:
             pipe.hset(key, mapping=cast(dict[Any, Any], new_fields))
             if job.status in FINAL:
                 self._expire(pipe, job)
-            pipe.publish(self.channel, events.encode_job(new_fields))
+            pipe.publish(self.channel, events.encode_job(new_fields, time.time()))
+            pipe.incr(self.key("stats", "events"))
             return job
 
         transaction: Any = self.redis.transaction  # typed as if the callable returned None
@@ -222,7 +265,7 @@ class JobStore:
         assert expires_at is not None
         pipe.zrem(self.key("jobs", "active"), job.id)
         pipe.zadd(self.key("jobs", "expiry"), {f"{job.id}:{job.owner.id}": expires_at})
-        for name in ("", ":errors", ":notify", ":mailed"):
+        for name in BESIDE:
             pipe.expireat(self.key("job", job.id) + name, int(expires_at) + 1)
 
     def flush(
@@ -233,12 +276,13 @@ class JobStore:
     ) -> Status | None:
         """Write progress fields and new errors, publish the snapshot; the status, or None if
         the job is gone."""
-        args: list[str | int | float] = [len(fields)]
+        args: list[str | int | float] = [len(fields), repr(time.time())]
         for name, value in fields.items():
             args += [name, value]
         for error in errors:
             args += [error.score, error.to_json()]
-        keys = [self.key("job", job_id), self.key("job", job_id, "errors"), self.channel]
+        keys = [self.key("job", job_id), self.key("job", job_id, "errors"), self.channel,
+                self.key("stats", "events")]  # fmt: skip
         status = self._flush(keys=keys, args=args)
         return Status(status) if status else None
 
@@ -251,12 +295,13 @@ class JobStore:
     def delete(self, job_id: str) -> None:
         job = self.get(job_id)
         pipe = self.redis.pipeline(transaction=True)
-        for name in ("", ":errors", ":notify", ":mailed"):
+        for name in BESIDE:
             pipe.delete(self.key("job", job_id) + name)
         for index in (("jobs",), ("jobs", "owner", job.owner.id), ("jobs", "active")):
             pipe.zrem(self.key(*index), job_id)
         pipe.zrem(self.key("jobs", "expiry"), f"{job_id}:{job.owner.id}")
         pipe.publish(self.channel, events.encode_removed(job_id, job.owner.id))
+        pipe.incr(self.key("stats", "events"))
         pipe.execute()
 
     def forget_expired(self, at: float, limit: int = 500) -> list[str]:
@@ -337,16 +382,44 @@ class JobStore:
         next_cursor = str(cursor + len(items)) if len(items) == limit else None
         return Page(items, next_cursor)
 
+    def search_errors(
+        self, job_id: str, needle: str, cursor: int = 0, limit: int = 50
+    ) -> Page[JobError]:
+        """Errors whose item or message contains `needle` (any case), in item order; the
+        cursor is the ledger offset to go on from. Scans the ledger in chunks, on Redis's side
+        only reads: a search costs one ZRANGE per thousand errors looked at."""
+        wanted = needle.casefold()
+        key = self.key("job", job_id, "errors")
+        found: list[JobError] = []
+        chunk = 1000
+        while len(found) < limit:
+            raw = cast(list[str], self.redis.zrange(key, cursor, cursor + chunk - 1))
+            for offset, member in enumerate(raw):
+                error = JobError.from_json(member)
+                if wanted in error.item.casefold() or wanted in error.message.casefold():
+                    found.append(error)
+                    if len(found) == limit:
+                        next_cursor = cursor + offset + 1
+                        more = self.redis.zcard(key) > next_cursor
+                        return Page(found, str(next_cursor) if more else None)
+            cursor += len(raw)
+            if len(raw) < chunk:
+                break
+        return Page(found, None)
+
     def error_count(self, job_id: str) -> int:
         count: int = self.redis.zcard(self.key("job", job_id, "errors"))
         return count
 
     # -- notify me -------------------------------------------------------------------------
 
-    def add_watcher(self, job_id: str, user_id: int) -> None:
+    def add_watcher(self, job_id: str, user_id: int) -> bool:
+        """True if this person had not asked yet."""
         keys = [self.key("job", job_id), self.key("job", job_id, "notify")]
-        if not self._add_beside(keys=keys, args=[user_id]):
+        result = self._add_beside(keys=keys, args=[user_id])
+        if not result:
             raise UnknownJob(job_id)
+        return int(result) == 2
 
     def watchers(self, job_id: str) -> set[int]:
         return {int(u) for u in self.redis.smembers(self.key("job", job_id, "notify"))}
@@ -365,5 +438,45 @@ class JobStore:
         keys = [self.key("job", job_id), self.key("job", job_id, "mailed")]
         self._add_beside(keys=keys, args=[user_id])
 
+    # -- the audit -------------------------------------------------------------------------
 
-__all__ = ["InvalidTransition", "JobError", "JobStore", "Page", "UnknownJob"]
+    def add_audit(self, job_id: str, entry: AuditEntry) -> None:
+        """Keep who did what with the job (the last thousand entries; expires with the job)."""
+        keys = [self.key("job", job_id), self.key("job", job_id, "audit")]
+        if not self._audit(keys=keys, args=[entry.to_json()]):
+            raise UnknownJob(job_id)
+
+    def audit(self, job_id: str) -> list[AuditEntry]:
+        raw = cast(list[str], self.redis.lrange(self.key("job", job_id, "audit"), 0, -1))
+        return [AuditEntry.from_json(r) for r in raw]
+
+    # -- figures for /metrics --------------------------------------------------------------
+
+    def events_published(self) -> int:
+        return int(cast(str | None, self.redis.get(self.key("stats", "events"))) or 0)
+
+    def count_by_status(self) -> dict[Status, int]:
+        """How many stored jobs are in each status: one HGET per job, pipelined by the thousand
+        (retention keeps this to the jobs of the last JOBS_RETENTION_DAYS)."""
+        counts = dict.fromkeys(Status, 0)
+        for ids in self._id_chunks(1000):
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.hget(self.key("job", job_id), "status")
+            for status in pipe.execute():
+                if status in counts:
+                    counts[Status(status)] += 1
+        return counts
+
+    def _id_chunks(self, size: int) -> Iterable[list[str]]:
+        ids: list[str] = []
+        for job_id in self.redis.zscan_iter(self.key("jobs"), count=size):
+            ids.append(job_id[0])
+            if len(ids) == size:
+                yield ids
+                ids = []
+        if ids:
+            yield ids
+
+
+__all__ = ["AuditEntry", "InvalidTransition", "JobError", "JobStore", "Page", "UnknownJob"]

@@ -91,7 +91,7 @@ def test_worker_killed_mid_import_resumes_without_loss_or_repeat(
     start_worker()
     ended = wait_for_job(job.id, lambda j: j.is_final, timeout_s=180)
 
-    resumed = re.search(rf"resuming job {job.id} from item (\d+)", logs[-1].read_text())
+    resumed = re.search(rf"job resumed job_id={job.id} .*from_item=(\d+)", logs[-1].read_text())
     assert resumed is not None, "the second worker started the job over"
     assert int(resumed[1]) >= at_kill.done
 

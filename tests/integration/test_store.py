@@ -609,3 +609,29 @@ def test_store_under_another_prefix_sees_nothing(store: JobStore) -> None:
     other = JobStore(store.redis, retention_s=86400, prefix="other:")
     assert other.list_jobs().items == []
     assert other.active_ids() == []
+
+
+def test_every_publication_is_counted_and_stamped_across_writers(store: JobStore) -> None:
+    """create, transition, flush (Lua) and delete: each event INCRs the shared counter in the
+    same MULTI or script, and each job event carries the publisher's time."""
+    pubsub = store.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(store.channel)
+    before = time.time()
+    job = store.create(
+        Job(id=new_job_id(), kind="k", description="d", owner=Person(1, "o"), created_at=before)
+    )
+    store.transition(job.id, Event.START, at=time.time())
+    store.flush(job.id, {"done": "1"})
+    store.transition(job.id, Event.COMPLETE, at=time.time())
+    store.delete(job.id)
+    assert store.events_published() == 5
+    received = []
+    deadline = time.monotonic() + 5
+    while len(received) < 5 and time.monotonic() < deadline:
+        message = pubsub.get_message(timeout=0.1)
+        if message is not None:
+            received.append(decode(message["data"]))
+    pubsub.close()
+    stamps = [e.published_at for e in received if isinstance(e, JobChanged)]
+    assert len(stamps) == 4
+    assert all(s is not None and before <= s <= time.time() for s in stamps)

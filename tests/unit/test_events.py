@@ -101,3 +101,10 @@ def test_unknown_type_is_a_bad_event_naming_it() -> None:
 
 def test_bad_event_is_a_value_error() -> None:
     assert issubclass(BadEvent, ValueError)
+
+
+def test_job_event_carries_its_publish_time_when_given() -> None:
+    raw = encode_job(to_fields(JOB), published_at=1_700_000_003.25)
+    assert json.loads(raw)["at"] == 1_700_000_003.25
+    assert decode(raw).published_at == 1_700_000_003.25  # type: ignore[union-attr]
+    assert decode(encode_job(to_fields(JOB))).published_at is None  # type: ignore[union-attr]
