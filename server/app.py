@@ -16,7 +16,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 import web
-from server import api, jobs_page, pages
+from server import api, jobs_page, openapi, pages
 from server.access import NotSignedIn, is_api, not_signed_in, viewer_of
 from server.auth import SESSION_TTL_S, Sessions
 from server.hub import Hub
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *pages.routes,
             *jobs_page.routes,
             *api.routes,
+            *openapi.routes,
             *hub.routes,
             Mount("/static", StaticFiles(directory=str(web.STATIC)), name="static"),
         ],

@@ -86,10 +86,14 @@ class Sessions:
         for key in counters:
             pipe.decr(key)
         pipe.execute()
+        return user, self.start(user.id)
+
+    def start(self, user_id: int) -> str:
+        """A new session for a user whose credentials were checked; its id."""
         session_id = secrets.token_urlsafe(32)
-        self.redis.set(self._key("session", session_id), user.id, ex=SESSION_TTL_S)
-        self.redis.sadd(self._key("sessions", "user", user.id), session_id)
-        return user, session_id
+        self.redis.set(self._key("session", session_id), user_id, ex=SESSION_TTL_S)
+        self.redis.sadd(self._key("sessions", "user", user_id), session_id)
+        return session_id
 
     def sign_out(self, session_id: str) -> None:
         user_id = self.redis.getdel(self._key("session", session_id))
