@@ -8,13 +8,14 @@ out ends it everywhere (a copied cookie stops working) and a deactivated user is
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis
 from starlette.requests import HTTPConnection
 
 from tasks.data.passwords import verify_password
-from tasks.data.users import User, find_user, get_user
+from tasks.data.users import User, find_user, get_user, get_users
 from tasks.runtime import Runtime
 
 SESSION_TTL_S = 14 * 24 * 3600
@@ -113,6 +114,29 @@ class Sessions:
         if user is None or not user.is_active:
             return None
         return Viewer(user, session_id)
+
+    def revoked(self, viewers: Iterable[Viewer]) -> set[str]:
+        """The session ids among `viewers` that no longer give what they gave at sign-in: the
+        session ended, or its user is gone, inactive or has another role now. One Redis round
+        trip and one query, however many viewers."""
+        viewers = list(viewers)
+        if not viewers:
+            return set()
+        pipe = self.redis.pipeline(transaction=False)
+        for viewer in viewers:
+            pipe.get(self._key("session", viewer.session_id))
+        owners = pipe.execute()
+        with self.runtime.engine.connect() as conn:
+            now = get_users(conn, {viewer.id for viewer in viewers})
+        return {
+            viewer.session_id
+            for viewer, owner in zip(viewers, owners, strict=True)
+            if owner is None
+            or int(owner) != viewer.id
+            or viewer.id not in now
+            or not now[viewer.id].is_active
+            or now[viewer.id].role != viewer.user.role
+        }
 
 
 def session_id_of(conn: HTTPConnection) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -122,6 +123,15 @@ def find_user(conn: Connection, email: str) -> User | None:
 def get_user(conn: Connection, user_id: int) -> User | None:
     row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
     return _user(row) if row else None
+
+
+def get_users(conn: Connection, user_ids: Iterable[int]) -> dict[int, User]:
+    """The users of these ids that exist, by id (one query)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(sa.select(users).where(users.c.id.in_(ids)))
+    return {user.id: user for user in map(_user, rows)}
 
 
 def list_users(conn: Connection, limit: int = 1000) -> list[User]:
