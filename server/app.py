@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 import web
 from server import api, jobs_page, openapi, pages
@@ -21,7 +22,7 @@ from server.access import NotSignedIn, is_api, not_signed_in, viewer_of
 from server.auth import SESSION_TTL_S, Sessions
 from server.hub import Hub
 from server.rendering import render
-from server.security import CrossSiteGuard
+from server.security import CrossSiteGuard, SecurityHeaders
 from tasks.data.db import create_schema
 from tasks.runtime import Runtime
 from tasks.settings import Settings
@@ -34,6 +35,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     await viewer_of(request)
     return render(request, "error.html", {"status": exc.status_code, "message": exc.detail},
                   status_code=exc.status_code)  # fmt: skip
+
+
+class App(Starlette):
+    """Starlette whose every response, a server error's included, has the security headers."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -50,7 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await hub.stop()
 
-    app = Starlette(
+    app = App(
         routes=[
             *pages.routes,
             *jobs_page.routes,
