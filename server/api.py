@@ -278,7 +278,7 @@ async def launch_import(request: Request) -> Response:
 def enrollment_lists(body: bytes) -> tuple[list[str], list[str]]:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise UploadRefused(400, "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise UploadRefused(400, 'Send {"emails": [...], "courses": [...]}.')

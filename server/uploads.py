@@ -52,7 +52,9 @@ class Upload:
 
 def clean_filename(raw: str | None) -> str:
     name = (raw or "upload.csv").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    # Control and format characters, and line or paragraph separators, go: a name is one line.
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C"
+                   and unicodedata.category(c) not in ("Zl", "Zp")).strip()  # fmt: skip
     return (name or "upload.csv")[:200]
 
 

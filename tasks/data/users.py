@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -15,7 +16,8 @@ from tasks.data.passwords import hash_password
 
 MAX_EMAIL = 254
 MAX_NAME = 200
-_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}$")
+_NOT = "@\\s<>\"',;\x00-\x1f\x7f-\x9f"  # what no part of an address may hold
+_EMAIL = re.compile(f"^[^{_NOT}]+@[^{_NOT}]+\\.[^{_NOT}.]{{2,}}$")
 
 
 class InvalidUser(ValueError):
@@ -67,6 +69,8 @@ def check_name(name: str) -> str:
         raise InvalidUser("name is empty")
     if len(name) > MAX_NAME:
         raise InvalidUser(f"name is longer than {MAX_NAME} characters")
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise InvalidUser("name holds a control character")
     return name
 
 
