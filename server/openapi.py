@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.api import MAX_PAGE
+from server.api import ERROR_CURSOR, JOB_CURSOR, MAX_PAGE
 from tasks.jobs.model import Status
 
 
@@ -55,8 +55,10 @@ CURSOR = {
     "name": "cursor",
     "in": "query",
     "description": "The cursor the previous page gave; absent for the first page.",
-    "schema": {"type": "string"},
+    "schema": {"type": "string", "pattern": JOB_CURSOR},
 }
+ERRORS_CURSOR = {**CURSOR, "schema": {"type": "string", "pattern": ERROR_CURSOR}}
+STATUSES = "|".join(s.value for s in Status)
 TIME = {"type": ["string", "null"], "format": "date-time"}
 PERSON = {
     "type": "object",
@@ -143,7 +145,7 @@ PATHS: dict[str, dict[str, Any]] = {
                     "name": "status",
                     "in": "query",
                     "description": "Comma-separated statuses.",
-                    "schema": {"type": "string"},
+                    "schema": {"type": "string", "pattern": f"^({STATUSES})(,({STATUSES}))*$"},
                 },
                 CURSOR,
                 LIMIT,
@@ -185,7 +187,7 @@ PATHS: dict[str, dict[str, Any]] = {
         "parameters": [JOB_ID],
         "get": {
             "summary": "A job's errors, in the order they happened",
-            "parameters": [CURSOR, LIMIT],
+            "parameters": [ERRORS_CURSOR, LIMIT],
             "responses": {
                 "200": _json(
                     {
