@@ -31,21 +31,17 @@ visitor's own has arrived, so nothing about the others' jobs can still be in fli
 # ruff: noqa: E501  (the tables below are kept one row a line, in columns)
 from __future__ import annotations
 
-import json
 import time
-from base64 import b64encode
 from dataclasses import dataclass
 from typing import Any
 
-import itsdangerous
 import pytest
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from server.app import create_app
-from server.auth import Sessions
-from tasks.data.users import User, add_user
+from tasks.data.users import User
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import new_job_id
 
@@ -145,21 +141,11 @@ ROLES = {"plain": "user", "power_a": "power_user", "power_b": "power_user", "sup
 
 
 @pytest.fixture
-def cast(app, engine, runtime) -> dict[str, tuple[User | None, dict[str, str]]]:  # type: ignore[no-untyped-def]
-    """Each visitor: the user (None for anonymous) and the headers of a signed-in browser.
-
-    Sessions are opened the way a sign-in opens them (`Sessions.start`, after the password
-    check, which test_signin.py covers) and the cookie is signed as SessionMiddleware signs it.
-    """
-    signer = itsdangerous.TimestampSigner(app.state.settings.secret_key)
-    sessions = Sessions(runtime)
+def cast(signed_in) -> dict[str, tuple[User | None, dict[str, str]]]:  # type: ignore[no-untyped-def]
+    """Each visitor: the user (None for anonymous) and the headers of their browser."""
     made: dict[str, tuple[User | None, dict[str, str]]] = {"anonymous": (None, {"origin": ORIGIN})}
-    with engine.begin() as conn:
-        for name, role in ROLES.items():
-            user = add_user(conn, f"{name}@example.com", name.replace("_", " ").title(), role)
-            data = b64encode(json.dumps({"sid": sessions.start(user.id)}).encode())
-            cookie = signer.sign(data).decode()
-            made[name] = (user, {"origin": ORIGIN, "cookie": f"jobdeck_session={cookie}"})
+    for name, role in ROLES.items():
+        made[name] = signed_in(role, f"{name}@example.com")
     return made
 
 

@@ -25,6 +25,25 @@ from tasks.jobs.store import new_job_id
 STRICT_REFERRER = {"no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"}
 
 
+ROLES = {"super": "superadmin", "plain": "user"}
+
+
+@pytest.fixture
+def browsers(signed_in):  # type: ignore[no-untyped-def]
+    """Signed-in people by name (conftest's `people` hashes a password for each: slow)."""
+    return {name: signed_in(role, f"{name}@example.com") for name, role in ROLES.items()}
+
+
+@pytest.fixture
+def people(browsers):  # type: ignore[no-untyped-def]
+    return {name: user for name, (user, _headers) in browsers.items()}
+
+
+@pytest.fixture
+def headers(browsers):  # type: ignore[no-untyped-def]
+    return {name: browser for name, (_user, browser) in browsers.items()}
+
+
 def assert_security_headers(response) -> None:  # type: ignore[no-untyped-def]
     csp = response.headers.get("content-security-policy", "")
     directives = {p.split()[0]: p.split()[1:] for p in csp.split(";") if p.strip()}

@@ -8,10 +8,8 @@ import json
 import os
 import re
 import time
-from base64 import b64encode
 from collections import Counter
 
-import itsdangerous
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -20,8 +18,6 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from starlette.routing import Route
 
-from server.auth import Sessions
-from tasks.data.users import add_user
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import JobError, new_job_id
 
@@ -80,14 +76,9 @@ MAX_EXAMPLES = int(os.environ.get("JOBDECK_API_EXAMPLES", "60"))
 
 
 @pytest.fixture
-def superadmin(app, engine, runtime) -> tuple[int, dict[str, str]]:  # type: ignore[no-untyped-def]
-    """A Superadmin's id and browser headers: the session cookie and the site's own Origin."""
-    with engine.begin() as conn:
-        user = add_user(conn, "sue@example.com", "Sue Super", "superadmin")
-    sid = Sessions(runtime).start(user.id)
-    signer = itsdangerous.TimestampSigner(app.state.settings.secret_key)
-    cookie = signer.sign(b64encode(json.dumps({"sid": sid}).encode())).decode()
-    return user.id, {"cookie": f"jobdeck_session={cookie}", "origin": "http://testserver"}
+def superadmin(signed_in) -> tuple[int, dict[str, str]]:  # type: ignore[no-untyped-def]
+    user, headers = signed_in("superadmin", "sue@example.com")
+    return user.id, headers
 
 
 def real_jobs(store, owner: Person) -> list[str]:  # type: ignore[no-untyped-def]
