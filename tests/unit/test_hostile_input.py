@@ -65,6 +65,7 @@ csv_like = st.builds(
 @FAST
 @given(data=csv_like, cuts=st.lists(st.integers(min_value=0), max_size=8))
 @example(data=b"email\n\xff\n", cuts=[7])
+@example(data=b"\x01\n" + b"\x00" * 9, cuts=[2])  # NUL in the second chunk: still binary
 @example(data=b'email\n"unclosed\n' + b"x" * 50, cuts=[3])
 def test_reader_gives_a_summary_or_its_own_error_however_the_bytes_are_cut(
     data: bytes, cuts: list[int]
