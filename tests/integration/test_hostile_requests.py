@@ -77,6 +77,7 @@ def test_an_endless_upload_is_cut_off_at_the_limit(app, cookie, path) -> None:  
     status, read = send_endless(
         app, path, {**headers, "cookie": cookie}, head, filler, 4 * MAX_BYTES
     )
+    print(f"{path}: 413 after reading {read / MB:.2f} MB of an endless body")
     assert status == 413
     assert MAX_BYTES < read <= MAX_BYTES + FRAMING_ROOM + 2 * CHUNK, f"read {read / MB:.1f} MB"
 
@@ -95,6 +96,7 @@ def test_an_endless_json_enrollment_is_cut_off_at_five_megabytes(app, cookie) ->
     headers = {"content-type": "application/json", "cookie": cookie}
     status, read = send_endless(app, "/api/enrollments", headers, b'{"emails": ["', b"a" * CHUNK,
                                 50 * MB)  # fmt: skip
+    print(f"JSON enrollment: 413 after reading {read / MB:.2f} MB of an endless body")
     assert status == 413
     assert read <= 5 * MB + 2 * CHUNK
 
@@ -107,6 +109,7 @@ def test_an_endless_json_enrollment_is_cut_off_at_five_megabytes(app, cookie) ->
 def test_an_endless_sign_in_form_is_cut_off_early(app, head, filler) -> None:  # type: ignore[no-untyped-def]
     headers = {"content-type": "application/x-www-form-urlencoded"}
     status, read = send_endless(app, "/login", headers, head, filler, 50 * MB)
+    print(f"sign-in: 413 after reading {read / 1024:.0f} KiB of an endless body")
     assert status == 413
     assert read <= MAX_SIGN_IN_BODY + CHUNK  # nobody signed in yet: nothing big is even read
 
