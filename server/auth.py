@@ -92,8 +92,12 @@ class Sessions:
     def start(self, user_id: int) -> str:
         """A new session for a user whose credentials were checked; its id."""
         session_id = secrets.token_urlsafe(32)
-        self.redis.set(self._key("session", session_id), user_id, ex=SESSION_TTL_S)
-        self.redis.sadd(self._key("sessions", "user", user_id), session_id)
+        mine = self._key("sessions", "user", user_id)
+        pipe = self.redis.pipeline()
+        pipe.set(self._key("session", session_id), user_id, ex=SESSION_TTL_S)
+        pipe.sadd(mine, session_id)
+        pipe.expire(mine, SESSION_TTL_S)  # it goes when its newest session does, not never
+        pipe.execute()
         return session_id
 
     def sign_out(self, session_id: str) -> None:
