@@ -290,3 +290,28 @@ def test_visitor_is_shown_only_what_the_table_says(  # type: ignore[no-untyped-d
         leaked = {o: before[o].id in text or after[o].id in text for o in OWNERS}
         assert not any(leaked[o] for o in OWNERS if not sees[o]), leaked
     assert shown == sees
+
+
+# -- cross-site: every unsafe route, generated from the same table ---------------------------------
+
+UNSAFE = [row for row in ROUTES if row.method not in ("GET", "HEAD", "WS")]
+
+
+@pytest.mark.parametrize("row", UNSAFE, ids=str)
+@pytest.mark.parametrize(
+    "origin", ["http://evil.example", None], ids=["foreign-origin", "no-origin"]
+)
+def test_every_unsafe_route_refuses_another_origin(client, cast, store, row: R, origin) -> None:  # type: ignore[no-untyped-def]
+    user, headers = cast["super"]
+    assert user is not None
+    sent = {"cookie": headers["cookie"], **({"origin": origin} if origin else {})}
+    job = make_job(store, user, row.job) if row.job else None
+    url = row.path.replace("{id}", job.id) if job else row.path
+    client.cookies.clear()
+    response = client.request(row.method, url, headers=sent, follow_redirects=False)
+    assert response.status_code == 403
+    assert "did not come from this site" in response.text
+    if job is not None:
+        after = store.get(job.id)  # still there, same state, nobody added as a watcher
+        assert (after.status, after.seq) == (job.status, job.seq)
+        assert store.watchers(job.id) == set()
