@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -32,6 +33,9 @@ from tasks.runtime import Runtime
 from tasks.uploads import delete_checkpoint, delete_upload
 
 MAX_PAGE = 200
+# A page's cursor, as list_jobs makes it: the last job's creation time (a float's repr) and id.
+JOB_CURSOR = r"^[0-9]{1,12}(\.[0-9]{1,20})?(e[+-]?[0-9]{1,3})?:[0-9a-f]{16}$"
+ERROR_CURSOR = r"^[0-9]{1,12}$"
 MAX_ENROLL_JSON_BYTES = 5 * 1024 * 1024
 
 log = logging.getLogger(__name__)
@@ -90,6 +94,16 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
+def parse_cursor(raw: str | None) -> str | None:
+    """The cursor of a page of jobs, or None for the first; HTTP 400 for anything else (a
+    made-up one, such as 'nan:…', would otherwise reach Redis as a score)."""
+    if not raw:
+        return None
+    if not re.fullmatch(JOB_CURSOR, raw):
+        raise HTTPException(400, "cursor is malformed: pass back the one a page gave you")
+    return raw
+
+
 def parse_limit(raw: str | None, default: int = 50) -> int:
     if raw is None:
         return default
@@ -115,9 +129,7 @@ async def list_jobs(request: Request) -> Response:
             known = ", ".join(s.value for s in Status)
             raise HTTPException(400, f"unknown status {raw[:40]!r}: use {known}") from None
     owner = viewer.id if scope == "mine" else None
-    cursor = params.get("cursor") or None
-    if cursor is not None and (len(cursor) > 80 or cursor.count(":") != 1):
-        raise HTTPException(400, "cursor is malformed: pass back the one a page gave you")
+    cursor = parse_cursor(params.get("cursor"))
     limit = parse_limit(params.get("limit"))
     try:
         page = await run_in_threadpool(runtime.store.list_jobs, owner, statuses, cursor, limit)
@@ -149,7 +161,7 @@ async def list_errors(request: Request) -> Response:
     runtime = runtime_of(request)
     job = await run_in_threadpool(visible_job, runtime.store, viewer, request.path_params["id"])
     raw_cursor = request.query_params.get("cursor") or "0"
-    if not raw_cursor.isdigit() or len(raw_cursor) > 12:
+    if not re.fullmatch(ERROR_CURSOR, raw_cursor):
         raise HTTPException(400, "cursor is malformed: pass back the one a page gave you")
     limit = parse_limit(request.query_params.get("limit"))
     page = await run_in_threadpool(runtime.store.errors, job.id, int(raw_cursor), limit)
@@ -294,7 +306,7 @@ async def launch_import(request: Request) -> Response:
 def enrollment_lists(body: bytes) -> tuple[list[str], list[str]]:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise UploadRefused(400, "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise UploadRefused(400, 'Send {"emails": [...], "courses": [...]}.')

@@ -14,9 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 import web
-from server import api, job_detail, jobs_page, pages, screen_pages, wall
+from server import api, job_detail, jobs_page, openapi, pages, screen_pages, wall
 from server.access import NotSignedIn, is_api, not_signed_in, viewer_of
 from server.auth import SESSION_TTL_S, Sessions
 from server.health import Health
@@ -24,7 +25,7 @@ from server.hub import Hub
 from server.metrics import MetricsEndpoint
 from server.rendering import render
 from server.screens import ScreenLinks
-from server.security import CrossSiteGuard
+from server.security import CrossSiteGuard, SecurityHeaders
 from tasks.data.db import create_schema
 from tasks.logs import configure_logging
 from tasks.runtime import Runtime
@@ -38,6 +39,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
     await viewer_of(request)
     return render(request, "error.html", {"status": exc.status_code, "message": exc.detail},
                   status_code=exc.status_code)  # fmt: skip
+
+
+class App(Starlette):
+    """Starlette whose every response, a server error's included, has the security headers."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -58,13 +66,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await hub.stop()
             health.close()
 
-    app = Starlette(
+    app = App(
         routes=[
             *pages.routes,
             *wall.routes,  # before jobs_page: /admin/background-jobs/wall is not a job id
             *screen_pages.routes,
             *jobs_page.routes,
             *api.routes,
+            *openapi.routes,
             *hub.routes,
             *health.routes,
             *metrics.routes,

@@ -8,13 +8,14 @@ out ends it everywhere (a copied cookie stops working) and a deactivated user is
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis
 from starlette.requests import HTTPConnection
 
 from tasks.data.passwords import verify_password
-from tasks.data.users import User, find_user, get_user
+from tasks.data.users import User, find_user, get_user, get_users
 from tasks.runtime import Runtime
 
 SESSION_TTL_S = 14 * 24 * 3600
@@ -95,10 +96,18 @@ class Sessions:
         for key in counters:
             pipe.decr(key)
         pipe.execute()
+        return user, self.start(user.id)
+
+    def start(self, user_id: int) -> str:
+        """A new session for a user whose credentials were checked; its id."""
         session_id = secrets.token_urlsafe(32)
-        self.redis.set(self._key("session", session_id), user.id, ex=SESSION_TTL_S)
-        self.redis.sadd(self._key("sessions", "user", user.id), session_id)
-        return user, session_id
+        mine = self._key("sessions", "user", user_id)
+        pipe = self.redis.pipeline()
+        pipe.set(self._key("session", session_id), user_id, ex=SESSION_TTL_S)
+        pipe.sadd(mine, session_id)
+        pipe.expire(mine, SESSION_TTL_S)  # it goes when its newest session does, not never
+        pipe.execute()
+        return session_id
 
     def sign_out(self, session_id: str) -> None:
         user_id = self.redis.getdel(self._key("session", session_id))
@@ -118,6 +127,29 @@ class Sessions:
         if user is None or not user.is_active:
             return None
         return Viewer(user, session_id)
+
+    def revoked(self, viewers: Iterable[Viewer]) -> set[str]:
+        """The session ids among `viewers` that no longer give what they gave at sign-in: the
+        session ended, or its user is gone, inactive or has another role now. One Redis round
+        trip and one query, however many viewers."""
+        viewers = list(viewers)
+        if not viewers:
+            return set()
+        pipe = self.redis.pipeline(transaction=False)
+        for viewer in viewers:
+            pipe.get(self._key("session", viewer.session_id))
+        owners = pipe.execute()
+        with self.runtime.engine.connect() as conn:
+            now = get_users(conn, {viewer.id for viewer in viewers})
+        return {
+            viewer.session_id
+            for viewer, owner in zip(viewers, owners, strict=True)
+            if owner is None
+            or int(owner) != viewer.id
+            or viewer.id not in now
+            or not now[viewer.id].is_active
+            or now[viewer.id].role != viewer.user.role
+        }
 
 
 def session_id_of(conn: HTTPConnection) -> str | None:

@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from server import revocation
 from server.access import viewer_of
 from server.job_views import (
     header_state,
@@ -135,6 +136,7 @@ class Hub:
         self._tasks = [
             asyncio.create_task(self._listen(), name="hub-listen"),
             asyncio.create_task(self._tick(), name="hub-tick"),
+            asyncio.create_task(revocation.watch(self), name="hub-revocation"),
         ]
 
     async def stop(self) -> None:

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from server.access import require_admin
-from server.api import owner_of, runtime_of, visible_job, watch_job
+from server.api import owner_of, parse_cursor, runtime_of, visible_job, watch_job
 from server.auth import Viewer
 from server.job_detail import error_listing
 from server.job_views import job_context, render_row
@@ -72,7 +72,7 @@ async def background_jobs(request: Request) -> Response:
     if status and status not in {s.value for s in Status}:
         raise HTTPException(400, f"unknown status {status[:40]!r}")
     query = params.get("q", "")[:200]
-    cursor = params.get("cursor") or None
+    cursor = parse_cursor(params.get("cursor"))
     jobs, next_cursor = await run_in_threadpool(
         page_jobs, runtime, viewer, tab, status, query, cursor
     )

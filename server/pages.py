@@ -12,6 +12,10 @@ from starlette.routing import Route
 from server.access import require_admin, viewer_of
 from server.auth import Sessions, SignInRefused, is_local_path, session_id_of
 from server.rendering import render
+from server.uploads import BodyTooLarge, limited
+
+# An email, a password and a `next` path fit well within this; nothing bigger is read.
+MAX_SIGN_IN_BODY = 16 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +28,13 @@ async def login_form(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    form = await request.form(max_files=0, max_fields=10, max_part_size=64 * 1024)
+    try:
+        form = await limited(request, MAX_SIGN_IN_BODY).form(
+            max_files=0, max_fields=10, max_part_size=MAX_SIGN_IN_BODY
+        )
+    except BodyTooLarge:
+        message = "That request is too large to be a sign-in."
+        return render(request, "login.html", {"next": "/admin", "error": message}, 413)
     email, password = str(form.get("email") or ""), str(form.get("password") or "")
     target = str(form.get("next") or "/admin")
     if not is_local_path(target):

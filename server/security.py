@@ -4,7 +4,8 @@ Every unsafe HTTP method and every WebSocket handshake must carry an `Origin` (o
 that, a `Referer`) equal to the site's own origin (`BASE_URL`, or the scheme and Host the
 request came to); anything else gets 403 before any endpoint runs. Every HTTP response gets a
 Content-Security-Policy without inline script, frame-ancestors denied, nosniff and a strict
-referrer policy.
+referrer policy: `SecurityHeaders` wraps the whole app, outside Starlette's server-error
+middleware, so that a 500 carries them too.
 """
 
 from __future__ import annotations
@@ -70,17 +71,31 @@ class CrossSiteGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + SECURITY_HEADERS
-            await send(message)
-
         if scope["method"] not in SAFE_METHODS and not self.is_same_origin(scope):
             response = PlainTextResponse(
                 "This request did not come from this site's own pages.", status_code=403
             )
-            await response(scope, receive, send_with_headers)
+            await response(scope, receive, send)
             return
+        await self.app(scope, receive, send)
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every HTTP response (replacing any of the same name)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.names = {name for name, _ in SECURITY_HEADERS}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", []) if k not in self.names]
+                message["headers"] = kept + SECURITY_HEADERS
+            await send(message)
+
         await self.app(scope, receive, send_with_headers)

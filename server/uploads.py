@@ -31,8 +31,24 @@ class UploadRefused(Exception):
         self.message = message
 
 
-class _TooLarge(Exception):
-    pass
+class BodyTooLarge(Exception):
+    """The request's body went past the limit given to `limited()`; reading stopped there."""
+
+
+def limited(request: Request, limit: int) -> Request:
+    """The same request, whose body raises BodyTooLarge once more than `limit` bytes arrived."""
+    received = 0
+    receive = request.receive
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise BodyTooLarge()
+        return message
+
+    return Request(request.scope, counted)
 
 
 @dataclass
@@ -52,7 +68,9 @@ class Upload:
 
 def clean_filename(raw: str | None) -> str:
     name = (raw or "upload.csv").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    # Control and format characters, and line or paragraph separators, go: a name is one line.
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C"
+                   and unicodedata.category(c) not in ("Zl", "Zp")).strip()  # fmt: skip
     return (name or "upload.csv")[:200]
 
 
@@ -63,21 +81,10 @@ async def read_upload(request: Request, limit: int = MAX_BYTES) -> Upload:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + FRAMING_ROOM:
         raise UploadRefused(413, f"The file is larger than {limit // (1024 * 1024)} MB.")
-    received = 0
-    receive = request.receive
-
-    async def counted() -> Message:
-        nonlocal received
-        message = await receive()
-        received += len(message.get("body", b""))
-        if received > limit + FRAMING_ROOM:
-            raise _TooLarge()
-        return message
-
-    capped = Request(request.scope, counted)
+    capped = limited(request, limit + FRAMING_ROOM)
     try:
         form = await capped.form(max_files=1, max_fields=10, max_part_size=64 * 1024)
-    except _TooLarge:
+    except BodyTooLarge:
         raise UploadRefused(413, f"The file is larger than {limit // (1024 * 1024)} MB.") from None
     except (MultiPartException, MultipartParseError) as exc:
         raise UploadRefused(400, f"The upload could not be read: {exc}") from None

@@ -42,19 +42,30 @@ def shorten(value: str, limit: int = 60) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
+def _sniffed(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The same bytes, once the first _SNIFF_BYTES of them are known to hold no NUL: a binary
+    file is refused as such however the network cut it, before any line of it is read."""
+    chunks = iter(chunks)
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= _SNIFF_BYTES:
+            break
+    if b"\x00" in head[:_SNIFF_BYTES]:
+        raise InvalidUpload(NOT_CSV)
+    if head:
+        yield head
+    yield from chunks
+
+
 def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
     """The text's physical lines (ending in their newline), decoded as UTF-8 chunk by chunk."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     newlines_before = 0  # physical lines completed in the bytes fed so far
-    sniffed = 0
     pending = ""
-    for chunk in chunks:
+    for chunk in _sniffed(chunks):
         if not chunk:
             continue
-        if sniffed < _SNIFF_BYTES:
-            if b"\x00" in chunk[: _SNIFF_BYTES - sniffed]:
-                raise InvalidUpload(NOT_CSV)
-            sniffed += len(chunk)
         try:
             text = decoder.decode(chunk)
         except UnicodeDecodeError as exc:

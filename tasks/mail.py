@@ -10,6 +10,7 @@ from __future__ import annotations
 import smtplib
 import ssl
 from datetime import UTC, datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -39,9 +40,10 @@ def build_job_mail(
     """The end-of-job email for one recipient (pure: no clock, no network)."""
     outcome = OUTCOMES.get(job.status, job.status.value)
     msg = EmailMessage()
-    msg["Subject"] = f"{job.description} {outcome}"
+    # A header is one line, and the name is a quoted display name, never more addresses.
+    msg["Subject"] = " ".join(f"{job.description} {outcome}".split())
     msg["From"] = sender
-    msg["To"] = f"{to_name} <{to_address}>"
+    msg["To"] = Address(display_name=" ".join(to_name.split()), addr_spec=to_address)
     msg["Message-ID"] = make_msgid(idstring=f"job-{job.id}-{to_address}", domain="jobdeck")
     if job.finished_at is not None:
         msg["Date"] = format_datetime(datetime.fromtimestamp(job.finished_at, UTC))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -14,7 +16,8 @@ from tasks.data.passwords import hash_password
 
 MAX_EMAIL = 254
 MAX_NAME = 200
-_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;.]{2,}$")
+_NOT = "@\\s<>\"',;\x00-\x1f\x7f-\x9f"  # what no part of an address may hold
+_EMAIL = re.compile(f"^[^{_NOT}]+@[^{_NOT}]+\\.[^{_NOT}.]{{2,}}$")
 
 
 class InvalidUser(ValueError):
@@ -66,6 +69,8 @@ def check_name(name: str) -> str:
         raise InvalidUser("name is empty")
     if len(name) > MAX_NAME:
         raise InvalidUser(f"name is longer than {MAX_NAME} characters")
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise InvalidUser("name holds a control character")
     return name
 
 
@@ -122,6 +127,15 @@ def find_user(conn: Connection, email: str) -> User | None:
 def get_user(conn: Connection, user_id: int) -> User | None:
     row = conn.execute(sa.select(users).where(users.c.id == user_id)).first()
     return _user(row) if row else None
+
+
+def get_users(conn: Connection, user_ids: Iterable[int]) -> dict[int, User]:
+    """The users of these ids that exist, by id (one query)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(sa.select(users).where(users.c.id.in_(ids)))
+    return {user.id: user for user in map(_user, rows)}
 
 
 def list_users(conn: Connection, limit: int = 1000) -> list[User]:

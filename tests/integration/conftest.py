@@ -98,3 +98,29 @@ def headers(client: TestClient, people: dict[str, User]) -> dict[str, dict[str, 
         made[name] = {**ORIGIN, "cookie": f"jobdeck_session={response.cookies['jobdeck_session']}"}
         client.cookies.clear()
     return made
+
+
+@pytest.fixture
+def signed_in(app, engine, runtime) -> Callable[[str, str], tuple[User, dict[str, str]]]:  # type: ignore[no-untyped-def]
+    """`signed_in(role, email)`: a new user and the headers of their signed-in browser (session
+    cookie and Origin), without the slow password hash: the session is opened as a sign-in opens
+    it after the password check (`Sessions.start`, test_signin.py covers the rest) and the cookie
+    is signed as SessionMiddleware signs it."""
+    import json
+    from base64 import b64encode
+
+    import itsdangerous
+
+    from server.auth import Sessions
+
+    signer = itsdangerous.TimestampSigner(app.state.settings.secret_key)
+    sessions = Sessions(runtime)
+
+    def sign_in(role: str, email: str) -> tuple[User, dict[str, str]]:
+        with engine.begin() as conn:
+            user = add_user(conn, email, email.split("@")[0].replace(".", " ").title(), role)
+        data = b64encode(json.dumps({"sid": sessions.start(user.id)}).encode())
+        cookie = f"jobdeck_session={signer.sign(data).decode()}"
+        return user, {**ORIGIN, "cookie": cookie}
+
+    return sign_in

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.auth import Sessions, SignInRefused
+from server.auth import SESSION_TTL_S, Sessions, SignInRefused
 from tasks.data.users import User, add_user, update_user
 from tasks.runtime import Runtime
 from tasks.settings import Settings
@@ -147,6 +147,16 @@ def test_copied_cookie_stops_working_after_sign_out(client: TestClient, engine: 
     client.post("/logout", headers=SAME_ORIGIN)
     assert is_sent_to_login(with_cookie(client, copied).get("/admin"))
     assert with_cookie(client, copied).get("/api/jobs").status_code == 401
+
+
+def test_no_session_record_outlives_its_sessions(
+    client: TestClient, engine: Engine, redis_client: redis.Redis
+) -> None:
+    add(engine, "ada@example.com", "superadmin")
+    sign_in(client, "ada@example.com")
+    keys = list(redis_client.scan_iter("jobdeck:session*"))
+    assert len(keys) == 2  # the session, and the user's set of sessions
+    assert all(0 < redis_client.ttl(key) <= SESSION_TTL_S for key in keys)
 
 
 # -- refusals ----------------------------------------------------------------------------------

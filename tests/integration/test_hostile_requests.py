@@ -1,0 +1,130 @@
+"""Hostile requests at the HTTP edge: bodies over the limit are cut off while they stream (never
+buffered whole), and made-up cursors get a 400, not a 500.
+
+The streaming tests call the ASGI app directly with a request body that never ends (a generator
+that counts what the app has read), so the count when the refusal comes is what was read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from server.pages import MAX_SIGN_IN_BODY
+from server.uploads import FRAMING_ROOM
+from tasks.csv_input import MAX_BYTES
+
+CHUNK = 64 * 1024
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def cookie(signed_in) -> str:  # type: ignore[no-untyped-def]
+    return signed_in("power_user", "pat@example.com")[1]["cookie"]
+
+
+def send_endless(app, path: str, headers: dict[str, str], head: bytes, filler: bytes,
+                 most: int) -> tuple[int, int]:  # fmt: skip
+    """POST `head` then `filler` over and over (up to `most` bytes) to the app; the status it
+    answered and how many body bytes it had read when it answered."""
+    read = calls = 0
+    status = 0
+    answered = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal read, calls
+        if answered.is_set() or read >= most:
+            return {"type": "http.disconnect"}
+        body = head if calls == 0 else filler
+        read, calls = read + len(body), calls + 1
+        return {"type": "http.request", "body": body, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start" and not answered.is_set():
+            status = message["status"]
+            answered.set()
+            send.read_then = read  # type: ignore[attr-defined]
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in
+                    {"host": "testserver", "origin": "http://testserver", **headers}.items()],
+    }  # fmt: skip
+    asyncio.run(app(scope, receive, send))
+    return status, send.read_then  # type: ignore[attr-defined]
+
+
+def multipart(name: str = "file") -> tuple[dict[str, str], bytes]:
+    boundary = "jobdeckboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+        'filename="big.csv"\r\nContent-Type: text/csv\r\n\r\nemail,name\r\n'
+    ).encode()
+    return {"content-type": f"multipart/form-data; boundary={boundary}"}, head
+
+
+@pytest.mark.parametrize("path", ["/api/imports/users", "/admin/imports/users",
+                                  "/api/enrollments", "/admin/enrollments"])  # fmt: skip
+def test_an_endless_upload_is_cut_off_at_the_limit(app, cookie, path) -> None:  # type: ignore[no-untyped-def]
+    headers, head = multipart()
+    line = b"someone@example.com,Someone\r\n"
+    filler = line * (CHUNK // len(line))
+    status, read = send_endless(
+        app, path, {**headers, "cookie": cookie}, head, filler, 4 * MAX_BYTES
+    )
+    print(f"{path}: 413 after reading {read / MB:.2f} MB of an endless body")
+    assert status == 413
+    assert MAX_BYTES < read <= MAX_BYTES + FRAMING_ROOM + 2 * CHUNK, f"read {read / MB:.1f} MB"
+
+
+def test_a_declared_oversize_is_refused_before_reading(app, cookie) -> None:  # type: ignore[no-untyped-def]
+    headers, head = multipart()
+    headers = {**headers, "cookie": cookie, "content-length": str(MAX_BYTES + FRAMING_ROOM + 1)}
+    status, read = send_endless(
+        app, "/api/imports/users", headers, head, b"x" * CHUNK, 4 * MAX_BYTES
+    )
+    assert status == 413
+    assert read == 0
+
+
+def test_an_endless_json_enrollment_is_cut_off_at_five_megabytes(app, cookie) -> None:  # type: ignore[no-untyped-def]
+    headers = {"content-type": "application/json", "cookie": cookie}
+    status, read = send_endless(app, "/api/enrollments", headers, b'{"emails": ["', b"a" * CHUNK,
+                                50 * MB)  # fmt: skip
+    print(f"JSON enrollment: 413 after reading {read / MB:.2f} MB of an endless body")
+    assert status == 413
+    assert read <= 5 * MB + 2 * CHUNK
+
+
+@pytest.mark.parametrize(
+    ("head", "filler"),
+    [(b"email=", b"a" * CHUNK), (b"", b"e=&" * (CHUNK // 3)), (b"", b"&" * CHUNK)],
+    ids=["one-endless-field", "endless-fields", "endless-separators"],
+)
+def test_an_endless_sign_in_form_is_cut_off_early(app, head, filler) -> None:  # type: ignore[no-untyped-def]
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    status, read = send_endless(app, "/login", headers, head, filler, 50 * MB)
+    print(f"sign-in: 413 after reading {read / 1024:.0f} KiB of an endless body")
+    assert status == 413
+    assert read <= MAX_SIGN_IN_BODY + CHUNK  # nobody signed in yet: nothing big is even read
+
+
+# -- made-up cursors ----------------------------------------------------------------------------
+
+
+MADE_UP = ["nan:0123456789abcdef", "inf:0123456789abcdef", "abc", "1:2:3", "-1:0123456789abcdef",
+           "1e999999:0123456789abcdef"]  # fmt: skip
+
+
+def test_a_made_up_cursor_is_a_400(client, signed_in) -> None:  # type: ignore[no-untyped-def]
+    _sue, headers = signed_in("superadmin", "sue@example.com")
+    for path in ("/api/jobs", "/admin/background-jobs"):
+        for cursor in MADE_UP:
+            response = client.get(path, params={"cursor": cursor}, headers=headers)
+            assert response.status_code == 400, (path, cursor)
+            assert "cursor" in response.text
