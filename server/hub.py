@@ -1,17 +1,23 @@
 """The WebSocket hub: one Redis subscription per web process, fanned out to its sockets.
 
 Audience: a job's events go to its owner and to every Superadmin on View All, and to nobody
-else. Each event's fragments are rendered once and the same strings are queued for every
-socket in the audience.
+else. Sockets are indexed by audience (the View All Superadmins; each user's own sockets), so
+an event never scans the sockets.
 
-Slow and dead sockets: each socket keeps at most one pending fragment per (job, part), the
-latest (a later state replaces an earlier one; a final state is never followed by another, so
-it is never lost), and gets at most one frame per tick (`HUB_TICK_MS`). A socket whose send
-does not complete within `SEND_TIMEOUT_S` is closed with 1013 (try again later), so a viewer
-that stopped reading costs bounded memory and never holds up the others. On (re)connect a
-socket first receives the current state of every job it may see on its tab. A process that
-stops closes its sockets with 1012 (service restart), so pages reconnect by themselves; a
-session that signs out has its sockets closed with 1008.
+Cost model: an event costs O(1): it decodes, drops a stale `seq`, and keeps only the latest
+state of its job for the next tick. Once per tick (`HUB_TICK_MS`) each changed job's fragments
+are rendered once, one frame is built per group of sockets that should receive the same thing
+(usually one for all of View All), and the same string is handed to every socket of the group.
+So the work grows with viewers × ticks, not viewers × events (docs/performance.md).
+
+Slow and dead sockets: a socket gets at most one frame per tick. While a socket is still busy
+sending, what it should get next is merged into its pending fragments, at most one per (job,
+part), the latest (a later state replaces an earlier one; a final state is never followed by
+another, so it is never lost). A socket whose send does not complete within `SEND_TIMEOUT_S` is
+closed with 1013 (try again later), so a viewer that stopped reading costs bounded memory and
+never holds up the others. On (re)connect a socket first receives the current state of every
+job it may see on its tab. A process that stops closes its sockets with 1012 (service restart),
+so pages reconnect by themselves; a session that signs out has its sockets closed with 1008.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -38,18 +45,22 @@ from server.job_views import (
     render_recent,
     render_removed,
     render_row,
-    running_count,
 )
 from tasks.jobs import events
 from tasks.jobs.model import Job
+from tasks.jobs.store import JobStore
 from tasks.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_S = 30.0
+CLOSE_TIMEOUT_S = 2.0
 SNAPSHOT_RECENT = 50
 MAX_REMEMBERED = 10_000
 ALL_PARTS = ("state", "errors", "actions")
+
+Key = tuple[str, str]  # (job id or "", part)
+Items = list[tuple[Key, str]]
 
 
 @dataclass(eq=False)
@@ -60,22 +71,58 @@ class Socket:
     shows_list: bool
     inserts_new: bool
     known: set[str] = field(default_factory=set)
-    pending: dict[tuple[str, str], str] = field(default_factory=dict)
+    pending: dict[Key, str] = field(default_factory=dict)
+    frame: str | None = None  # a whole frame shared with its group, not yet taken
+    frame_items: Items = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    sending_since: float | None = None
+    too_slow: bool = False
+    sender: asyncio.Task[None] | None = None
 
-    def sees(self, owner_id: int) -> bool:
-        if owner_id == self.viewer.id:
-            return True
+    @property
+    def views_all(self) -> bool:
         return self.viewer.is_superadmin and self.tab == "all"
 
-    def offer(self, key: tuple[str, str], fragment: str) -> None:
+    def sees(self, owner_id: int) -> bool:
+        return owner_id == self.viewer.id or self.views_all
+
+    def offer(self, key: Key, fragment: str) -> None:
+        if self.frame is not None:
+            self._unshare()
         self.pending.pop(key, None)  # re-insert: keeps frames in event order
         self.pending[key] = fragment
 
+    def offer_frame(self, frame: str, items: Items) -> None:
+        """The group's frame: kept whole when nothing is pending, else merged latest-wins."""
+        if self.frame is None and not self.pending:
+            self.frame, self.frame_items = frame, items
+        else:
+            for key, fragment in items:
+                self.offer(key, fragment)
+        self.wake.set()
+
+    def _unshare(self) -> None:
+        items, self.frame, self.frame_items = self.frame_items, None, []
+        for key, fragment in items:
+            self.pending[key] = fragment
+
     def take_frame(self) -> str:
+        if self.frame is not None:
+            frame, self.frame, self.frame_items = self.frame, None, []
+            return frame
         frame = "".join(self.pending.values())
         self.pending.clear()
         return frame
+
+
+@dataclass
+class Change:
+    """What happened to one job since the last tick: its latest state and the parts to swap."""
+
+    job: Job | None  # None: removed
+    owner_id: int
+    parts: set[str] = field(default_factory=set)
+    new_status: bool = False
 
 
 class Hub:
@@ -83,8 +130,12 @@ class Hub:
         self.runtime = runtime
         self.settings = runtime.settings
         self.sockets: set[Socket] = set()
-        self.dirty: set[Socket] = set()
+        self.views_all: set[Socket] = set()  # Superadmins on View All
+        self.by_user: dict[int, set[Socket]] = {}
         self.last: dict[str, Job] = {}
+        self.changes: dict[str, Change] = {}
+        self.frames_sent = 0
+        self.bytes_sent = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: aioredis.Redis | None = None
         self.routes = [WebSocketRoute("/ws/jobs", self.endpoint)]
@@ -101,7 +152,8 @@ class Hub:
     async def stop(self) -> None:
         for sock in list(self.sockets):
             with contextlib.suppress(Exception):
-                await sock.websocket.close(code=1012, reason="server restart")
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await sock.websocket.close(code=1012, reason="server restart")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -110,7 +162,22 @@ class Hub:
         if self._redis is not None:
             await self._redis.aclose()
 
-    # -- Redis side ------------------------------------------------------------------------
+    def _add(self, sock: Socket) -> None:
+        self.sockets.add(sock)
+        self.by_user.setdefault(sock.viewer.id, set()).add(sock)
+        if sock.views_all:
+            self.views_all.add(sock)
+
+    def _discard(self, sock: Socket) -> None:
+        self.sockets.discard(sock)
+        self.views_all.discard(sock)
+        mine = self.by_user.get(sock.viewer.id)
+        if mine is not None:
+            mine.discard(sock)
+            if not mine:
+                del self.by_user[sock.viewer.id]
+
+    # -- Redis side: O(1) per event --------------------------------------------------------
 
     async def _listen(self) -> None:
         """Hold the one subscription; reconnect with backoff when Redis goes away."""
@@ -137,20 +204,16 @@ class Hub:
                 delay = min(delay * 2, 5.0)
 
     async def publish(self, raw: bytes | str) -> None:
-        """Route one event from Redis to its audience (rendered once)."""
+        """Note one event from Redis for the next tick (the latest state of each job wins)."""
         try:
             event = events.decode(raw)
         except events.BadEvent:
             log.warning("ignoring a malformed event on the channel", exc_info=True)
             return
         if isinstance(event, events.JobRemoved):
-            fragment = render_removed(event.job_id)
             self.last.pop(event.job_id, None)
-            for sock in self.sockets:
-                if sock.sees(event.owner_id):
-                    sock.offer((event.job_id, "row"), fragment)
-                    sock.known.discard(event.job_id)
-                    self.dirty.add(sock)
+            self.changes.pop(event.job_id, None)
+            self.changes[event.job_id] = Change(None, event.owner_id)
             return
         job = event.job
         previous = self.last.get(job.id)
@@ -160,71 +223,101 @@ class Hub:
         if len(self.last) > MAX_REMEMBERED:
             for old in [j.id for j in self.last.values() if j.is_final][: MAX_REMEMBERED // 10]:
                 del self.last[old]
-        is_new_status = previous is None or previous.status is not job.status
-        await self._tell_owner(job, is_new_status)
-        audience = [s for s in self.sockets if s.shows_list and s.sees(job.owner.id)]
-        if not audience:
-            return
-        context = self._context(job)
+        change = self.changes.get(job.id)
+        if change is None or change.job is None:
+            change = self.changes[job.id] = Change(job, job.owner.id)
+        change.job = job
         # Only what changed is swapped: a button that a viewer is about to click or has
         # focused must not be replaced by an identical copy on every progress event.
-        changed = ["state"]
+        change.parts.add("state")
         if previous is None or previous.error_count != job.error_count:
-            changed.append("errors")
-        if is_new_status:
-            changed.append("actions")
-        parts = render_parts(context, tuple(changed))
-        row: str | None = None
-        for sock in audience:
-            if job.id not in sock.known:
-                if not sock.inserts_new:
-                    continue
-                if row is None:
-                    row = render_row(context, is_watching=False, upsert=True)
-                sock.offer((job.id, "row"), row)
-                sock.known.add(job.id)
-            for kind, fragment in parts.items():
-                sock.offer((job.id, kind), fragment)
-            self.dirty.add(sock)
+            change.parts.add("errors")
+        if previous is None or previous.status is not job.status:
+            change.parts.add("actions")
+            change.new_status = True
 
-    async def _tell_owner(self, job: Job, is_new_status: bool) -> None:
-        """The header of every admin page: my running count, my recent jobs, my notices."""
+    # -- once per tick: render once per job, build once per group, hand out -----------------
+
+    async def _tick(self) -> None:
+        tick_s = self.settings.hub_tick_ms / 1000
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            next_at = max(next_at + tick_s, loop.time())
+            await asyncio.sleep(next_at - loop.time())
+            try:
+                self._check_slow(loop.time())
+                if self.changes:
+                    changes, self.changes = self.changes, {}
+                    await self.flush(changes)
+            except Exception:
+                log.exception("hub tick failed")
+
+    def _check_slow(self, now: float) -> None:
+        for sock in self.sockets:
+            since = sock.sending_since
+            if since is not None and now - since > SEND_TIMEOUT_S and sock.sender is not None:
+                sock.too_slow = True
+                sock.sender.cancel()
+
+    async def flush(self, changes: dict[str, Change]) -> None:
+        """Send one tick's changes to every socket that may see them."""
         store = self.runtime.store
-        mine = [s for s in self.sockets if s.viewer.id == job.owner.id]
-        if mine:
-            recent = render_recent(job)
-            for sock in mine:
-                sock.offer((job.id, "recent"), recent)
-                self.dirty.add(sock)
-        if mine and is_new_status:
-            count = await run_in_threadpool(running_count, store, job.owner.id)
-            indicator = render_indicator(count)
-            for sock in mine:
-                sock.offer(("", "indicator"), indicator)
-        if job.is_final and is_new_status:
-            watchers = await run_in_threadpool(store.watchers, job.id)
-            notice = render_notice(job)
-            for sock in self.sockets:
-                if sock.viewer.id in watchers:
-                    sock.offer((job.id, "notice"), notice)
-                    self.dirty.add(sock)
+        status_owners = {c.owner_id for c in changes.values() if c.new_status}
+        counted = [o for o in status_owners if o in self.by_user]
+        ended = [
+            c.job for c in changes.values() if c.job is not None and c.new_status and c.job.is_final
+        ]
+        counts, watchers = await run_in_threadpool(_header_facts, store, counted, ended)
+
+        # What each user hears about their own jobs and the jobs they watch.
+        user_items: dict[int, Items] = {}
+        for job_id, change in changes.items():
+            if change.owner_id in self.by_user and change.job is not None:
+                user_items.setdefault(change.owner_id, []).append(
+                    ((job_id, "recent"), render_recent(change.job))
+                )
+        for owner_id, count in counts.items():
+            user_items.setdefault(owner_id, []).append((("", "indicator"), render_indicator(count)))
+        for job in ended:
+            notice: str | None = None
+            for user_id in watchers.get(job.id, ()):
+                if user_id in self.by_user:
+                    notice = notice or render_notice(job)
+                    user_items.setdefault(user_id, []).append(((job.id, "notice"), notice))
+
+        renderer = _Renderer(self, changes)
+        all_ids = list(changes)
+        own_ids: dict[int, list[str]] = {}
+        for job_id, change in changes.items():
+            own_ids.setdefault(change.owner_id, []).append(job_id)
+
+        frames: dict[tuple[object, ...], tuple[str, Items]] = {}
+        targets = set(self.views_all) if changes else set()
+        for user_id in [*own_ids, *user_items]:
+            targets.update(self.by_user.get(user_id, ()))
+        for sock in targets:
+            ids = all_ids if sock.views_all else own_ids.get(sock.viewer.id, [])
+            key, items = renderer.for_socket(sock, ids)
+            mine = user_items.get(sock.viewer.id)
+            if not items and not mine:
+                continue
+            frame_key = (key, sock.viewer.id if mine else None)
+            made = frames.get(frame_key)
+            if made is None:
+                all_items = items + mine if mine else items
+                made = frames[frame_key] = ("".join(f for _, f in all_items), all_items)
+            sock.offer_frame(*made)
 
     def _context(self, job: Job) -> dict[str, object]:
         stalled_after = self.settings.worker_lost_after_s / 2
         return job_context(job, time.time(), self.runtime.store.retention_s, stalled_after)
 
-    async def _tick(self) -> None:
-        tick_s = self.settings.hub_tick_ms / 1000
-        while True:
-            await asyncio.sleep(tick_s)
-            for sock in self.dirty:
-                sock.wake.set()
-            self.dirty.clear()
-
     async def _close_session(self, session_id: str) -> None:
         for sock in [s for s in self.sockets if s.viewer.session_id == session_id]:
             with contextlib.suppress(Exception):
-                await sock.websocket.close(code=1008, reason="signed out")
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await sock.websocket.close(code=1008, reason="signed out")
 
     async def _resync_all(self) -> None:
         """After (re)subscribing, events may have been missed: send every socket the truth."""
@@ -273,33 +366,40 @@ class Hub:
         inserts_new = shows_list and websocket.query_params.get("insert", "1") == "1"
         await websocket.accept()
         sock = Socket(websocket, viewer, tab, shows_list, inserts_new)
-        self.sockets.add(sock)
+        self._add(sock)
         receiver = asyncio.create_task(self._drain(websocket))
+        sender: asyncio.Task[None] | None = None
         try:
             await self._send_snapshot(sock)
-            await self._send_loop(sock, receiver)
+            sender = sock.sender = asyncio.create_task(self._send_loop(sock))
+            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            if sender.done() and not sender.cancelled():
+                sender.result()  # the client went away while we sent: raises below
         except (WebSocketDisconnect, RuntimeError, ConnectionError):
             pass  # the client went away: a normal end
-        except TimeoutError:
+        finally:
+            self._discard(sock)
+            receiver.cancel()
+            if sender is not None:
+                sender.cancel()
+        if sock.too_slow:
             log.info("closing a socket of user %s: it stopped reading", viewer.id)
             with contextlib.suppress(Exception):
-                await websocket.close(code=1013, reason="too slow")
-        finally:
-            self.sockets.discard(sock)
-            self.dirty.discard(sock)
-            receiver.cancel()
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await websocket.close(code=1013, reason="too slow")
 
-    async def _send_loop(self, sock: Socket, receiver: asyncio.Task[None]) -> None:
-        while not receiver.done():
-            waiter = asyncio.create_task(sock.wake.wait())
-            done, _ = await asyncio.wait({waiter, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            if receiver in done:
-                waiter.cancel()
-                return
+    async def _send_loop(self, sock: Socket) -> None:
+        """One frame per wake-up; a send that takes longer than SEND_TIMEOUT_S is cancelled by
+        the tick (`_check_slow`), which ends the socket with 1013."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await sock.wake.wait()
             sock.wake.clear()
             frame = sock.take_frame()
             if frame:
-                await asyncio.wait_for(sock.websocket.send_text(frame), SEND_TIMEOUT_S)
+                sock.sending_since = loop.time()
+                await sock.websocket.send_text(frame)
+                sock.sending_since = None
 
     async def _drain(self, websocket: WebSocket) -> None:
         """Read (and ignore) what the client sends, to notice when it goes away."""
@@ -308,3 +408,96 @@ class Hub:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     return
+
+
+def _header_facts(
+    store: JobStore, owners: list[int], ended: list[Job]
+) -> tuple[dict[int, int], dict[str, set[int]]]:
+    """One tick's header facts in one thread hop: running counts of the owners whose jobs
+    changed status, and who watches each job that just ended."""
+    counts: dict[int, int] = {}
+    if owners:
+        counts = dict.fromkeys(owners, 0)
+        for job in store.get_many(store.active_ids()):
+            if job.owner.id in counts:
+                counts[job.owner.id] += 1
+    watchers = {job.id: store.watchers(job.id) for job in ended}
+    return counts, watchers
+
+
+class _Renderer:
+    """One tick's fragments, each rendered at most once, and the list items per socket group."""
+
+    def __init__(self, hub: Hub, changes: dict[str, Change]) -> None:
+        self.hub = hub
+        self.changes = changes
+        self.ids = set(changes)
+        self.removed = {job_id for job_id, c in changes.items() if c.job is None}
+        self._parts: dict[str, Items] = {}
+        self._rows: dict[str, str] = {}
+        self._contexts: dict[str, dict[str, object]] = {}
+        self._groups: dict[tuple[object, ...], Items] = {}
+
+    def _context(self, job: Job) -> dict[str, object]:
+        context = self._contexts.get(job.id)
+        if context is None:
+            context = self._contexts[job.id] = self.hub._context(job)
+        return context
+
+    def parts(self, job_id: str) -> Items:
+        made = self._parts.get(job_id)
+        if made is None:
+            change = self.changes[job_id]
+            if change.job is None:
+                made = [((job_id, "row"), render_removed(job_id))]
+            else:
+                kinds = tuple(k for k in ALL_PARTS if k in change.parts)
+                rendered = render_parts(self._context(change.job), kinds)
+                made = [((job_id, kind), fragment) for kind, fragment in rendered.items()]
+            self._parts[job_id] = made
+        return made
+
+    def row(self, job_id: str) -> tuple[Key, str]:
+        made = self._rows.get(job_id)
+        if made is None:
+            job = self.changes[job_id].job
+            assert job is not None
+            made = self._rows[job_id] = render_row(self._context(job), False, upsert=True)
+        return (job_id, "row"), made
+
+    def for_socket(self, sock: Socket, ids: list[str]) -> tuple[tuple[object, ...], Items]:
+        """The list items for this socket, shared by every socket with the same key."""
+        if not ids:
+            return (), []
+        scope: object = "all" if sock.views_all else sock.viewer.id
+        if sock.shows_list:
+            visible = self.ids if sock.views_all else set(ids)
+            unknown = frozenset(visible.difference(sock.known, self.removed))
+            key: tuple[object, ...] = (scope, True, sock.inserts_new, unknown)
+        else:
+            unknown = frozenset()
+            key = (scope, False)
+        items = self._groups.get(key)
+        if items is None:
+            items = self._groups[key] = self._items(ids, sock.shows_list, sock.inserts_new, unknown)
+        if sock.inserts_new and unknown:
+            sock.known.update(unknown)
+        if self.removed and sock.known:
+            sock.known.difference_update(self.removed)
+        return key, items
+
+    def _items(
+        self, ids: Iterable[str], shows_list: bool, inserts_new: bool, unknown: frozenset[str]
+    ) -> Items:
+        items: Items = []
+        for job_id in ids:
+            if job_id in self.removed:
+                items += self.parts(job_id)  # deletes the row and the recent line: for everyone
+            elif not shows_list:
+                continue
+            elif job_id not in unknown:
+                items += self.parts(job_id)
+            elif inserts_new:
+                items.append(self.row(job_id))
+                items += self.parts(job_id)
+        return items
