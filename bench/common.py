@@ -90,7 +90,9 @@ def make_superadmins(database_url: str, redis_url: str, secret_key: str, n: int)
     with engine.begin() as conn:
         if rows:
             conn.execute(sa.insert(users), rows)
-        ids = [r.id for r in conn.execute(sa.select(users.c.id).where(users.c.role == "superadmin"))]
+        ids = [
+            r.id for r in conn.execute(sa.select(users.c.id).where(users.c.role == "superadmin"))
+        ]
     engine.dispose()
     client = redis.Redis.from_url(redis_url)
     pipe = client.pipeline(transaction=False)
@@ -128,7 +130,8 @@ class WebProcess:
         code = (
             "import sys; sys.path.insert(0, 'bench'); from common import raise_nofile;"
             "raise_nofile(); import uvicorn;"
-            f"uvicorn.run('server.app:create_app', factory=True, host='127.0.0.1', port={self.port},"
+            "uvicorn.run('server.app:create_app', factory=True, host='127.0.0.1',"
+            f" port={self.port},"
             " ws='websockets-sansio', ws_per_message_deflate=False, access_log=False,"
             " log_level='warning', backlog=8192)"
         )

@@ -155,8 +155,8 @@ class Clients:
 
     def __init__(self, url: str, viewers: int, cookies: Path | None, sample: int, out: Path,
                  origin: str) -> None:  # fmt: skip
-        cmd = [sys.executable, __file__, "--role", "clients", "--url", url, "--viewers",
-               str(viewers), "--sample", str(sample), "--out", str(out), "--origin", origin]  # fmt: skip
+        cmd = [sys.executable, __file__, "--role", "clients", "--url", url, "--origin", origin,
+               "--viewers", str(viewers), "--sample", str(sample), "--out", str(out)]  # fmt: skip
         if cookies is not None:
             cmd += ["--cookies", str(cookies)]
         self.out = out
@@ -333,9 +333,24 @@ def run_hub(
     sampler = threading.Thread(target=sample_rss, args=(web.pid, stop_sampling, samples))
     sampler.start()
     publisher = subprocess.Popen(
-        [sys.executable, __file__, "--role", "publisher", "--redis-url", redis_url, "--jobs",
-         str(args.jobs), "--seconds", str(args.seconds), "--interval-ms", str(args.interval_ms),
-         "--owner-id", "1", "--out", str(root / "published.json")],  # fmt: skip
+        [
+            sys.executable,
+            __file__,
+            "--role",
+            "publisher",
+            "--redis-url",
+            redis_url,
+            "--jobs",
+            str(args.jobs),
+            "--seconds",
+            str(args.seconds),
+            "--interval-ms",
+            str(args.interval_ms),
+            "--owner-id",
+            "1",
+            "--out",
+            str(root / "published.json"),
+        ],  # fmt: skip
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -416,8 +431,18 @@ def run_ceiling(args: argparse.Namespace, root: Path, hub: dict[str, Any]) -> di
     per_socket_hz = (hub.get("frames_per_s", 0) / max(1, hub["connected"])) or 1000 / args.tick_ms
     frame_bytes = int(hub.get("frame_bytes") or 1000)
     server = subprocess.Popen(
-        [sys.executable, __file__, "--role", "ceiling", "--port", str(port), "--rate-hz",
-         str(per_socket_hz), "--frame-bytes", str(frame_bytes)],  # fmt: skip
+        [
+            sys.executable,
+            __file__,
+            "--role",
+            "ceiling",
+            "--port",
+            str(port),
+            "--rate-hz",
+            str(per_socket_hz),
+            "--frame-bytes",
+            str(frame_bytes),
+        ],  # fmt: skip
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -430,7 +455,7 @@ def run_ceiling(args: argparse.Namespace, root: Path, hub: dict[str, Any]) -> di
                           root / "clients-ceiling.json", "http://127.0.0.1")  # fmt: skip
         time.sleep(1.0)
         rss_idle = rss_kb(server.pid)
-        seconds = max(1.0, min(args.seconds, 10.0))
+        seconds = max(0.5, min(args.seconds, 10.0))
         cpu0, s0 = cpu_s(server.pid), clients.stats()
         time.sleep(seconds)
         cpu1, s1 = cpu_s(server.pid), clients.stats()
@@ -510,7 +535,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=50, help="page loads for polling")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 20 sockets, 5 jobs")
     # internal: the roles of the child processes
-    parser.add_argument("--role", default="main", choices=["main", "clients", "publisher", "ceiling"])
+    parser.add_argument(
+        "--role", default="main", choices=["main", "clients", "publisher", "ceiling"]
+    )
     parser.add_argument("--url")
     parser.add_argument("--origin", default="http://127.0.0.1")
     parser.add_argument("--cookies")
