@@ -360,8 +360,10 @@ def run_hub(
     warmup = min(2.0, args.seconds / 4)
     time.sleep(max(0.0, started + warmup - time.time()))
     cpu0, s0 = cpu_s(web.pid), clients.stats()
+    load0 = cpu_s(clients.process.pid)
     time.sleep(max(0.5, args.seconds - 2 * warmup))
     cpu1, s1 = cpu_s(web.pid), clients.stats()
+    load1 = cpu_s(clients.process.pid)
     ended = json.loads(publisher.stdout.readline())
     publisher.wait()
     deadline = time.monotonic() + 30
@@ -382,6 +384,7 @@ def run_hub(
         bytes_per_s=(s1["bytes"] - s0["bytes"]) / window,
         frame_bytes=(s1["bytes"] - s0["bytes"]) / max(1, frames),
         cpu_per_s=(cpu1 - cpu0) / window,
+        client_cpu_per_s=(load1 - load0) / window,
         latencies=latencies,
         rss_samples=[kb for _, kb in samples],
         all_finals=sum(1 for n in final["finals"] if n >= args.jobs),
@@ -457,8 +460,10 @@ def run_ceiling(args: argparse.Namespace, root: Path, hub: dict[str, Any]) -> di
         rss_idle = rss_kb(server.pid)
         seconds = max(0.5, min(args.seconds, 10.0))
         cpu0, s0 = cpu_s(server.pid), clients.stats()
+        load0 = cpu_s(clients.process.pid)
         time.sleep(seconds)
         cpu1, s1 = cpu_s(server.pid), clients.stats()
+        load1 = cpu_s(clients.process.pid)
         clients.stop()
     finally:
         server.terminate()
@@ -470,6 +475,7 @@ def run_ceiling(args: argparse.Namespace, root: Path, hub: dict[str, Any]) -> di
         "frames_per_s": frames / window,
         "bytes_per_s": (s1["bytes"] - s0["bytes"]) / window,
         "cpu_per_s": (cpu1 - cpu0) / window,
+        "client_cpu_per_s": (load1 - load0) / window,
         "us_per_frame": (cpu1 - cpu0) / max(1, frames) * 1e6,
         "rss_before_kb": rss_before,
         "rss_idle_kb": rss_idle,
@@ -506,6 +512,8 @@ def report(args: argparse.Namespace, hub: dict[str, Any], ceiling: dict[str, Any
     row("latency publish->receipt max, ms", f"{max(lat, default=float('nan')):.0f}")
     row("latency samples", f"{len(lat):,}")
     row("server CPU s/s", f"{hub['cpu_per_s']:.3f}", f"{ceiling['cpu_per_s']:.3f}")
+    row("load generator (client process) CPU s/s", f"{hub['client_cpu_per_s']:.2f}",
+        f"{ceiling['client_cpu_per_s']:.2f}")  # fmt: skip
     row("server CPU per frame sent, us", f"{us_per_frame:.1f}", f"{ceiling['us_per_frame']:.1f}")
     row("  ratio to the ceiling", f"{us_per_frame / max(1e-9, ceiling['us_per_frame']):.2f}x")
     row("server RSS MB: idle / peak / end", f"{hub['rss_idle_kb'] / 1024:.0f} / "
@@ -531,7 +539,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--tick-ms", type=int, default=100)
     parser.add_argument("--interval-ms", type=int, default=200)
-    parser.add_argument("--sample", type=int, default=50, help="sockets that record latency")
+    parser.add_argument("--sample", type=int, default=20, help="sockets that record latency")
     parser.add_argument("--requests", type=int, default=50, help="page loads for polling")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 20 sockets, 5 jobs")
     # internal: the roles of the child processes

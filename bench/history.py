@@ -94,7 +94,8 @@ def main(finished: int, errors: int, n: int, running: int) -> None:
         print(f"  store filled in {time.perf_counter() - t:.1f} s")
         web = WebProcess(env, port).start()
         try:
-            with httpx.Client(base_url=web.base_url, headers={"cookie": cookie}) as http:
+            headers = {"cookie": cookie}
+            with httpx.Client(base_url=web.base_url, headers=headers, timeout=120) as http:
                 rows = [
                     ("API: page of 50 jobs", "/api/jobs?scope=all&limit=50"),
                     ("API: page of 200 jobs", "/api/jobs?scope=all&limit=200"),

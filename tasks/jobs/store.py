@@ -10,6 +10,9 @@ Keys, all under one prefix (`jobdeck:` by default):
     jobs:owner:{uid}      sorted set: one owner's job ids, scored by creation time
     jobs:active           sorted set: jobs not yet ended, scored by creation time
     jobs:expiry           sorted set: ended jobs, scored by when they expire
+    jobs:status:{status}  sorted set: ended jobs of one final status, scored by creation time
+                          (so that a status filter reads only what it lists; built from the
+                          records once, on first use, in a store that predates it)
     events                pub/sub channel: one JSON event per change (see docs/events.md)
 
 A change of status is a WATCH/MULTI transaction that applies the pure model and PUBLISHes the
@@ -90,6 +93,7 @@ return true
 
 
 T = TypeVar("T")
+ACTIVE = frozenset(Status) - FINAL
 
 
 class UnknownJob(LookupError):
@@ -212,6 +216,7 @@ class JobStore:
         expires_at = job.expires_at(self.retention_s)
         assert expires_at is not None
         pipe.zrem(self.key("jobs", "active"), job.id)
+        pipe.zadd(self.key("jobs", "status", job.status.value), {job.id: job.created_at})
         pipe.zadd(self.key("jobs", "expiry"), {f"{job.id}:{job.owner.id}": expires_at})
         for name in ("", ":errors", ":notify", ":mailed"):
             pipe.expireat(self.key("job", job.id) + name, int(expires_at) + 1)
@@ -247,6 +252,7 @@ class JobStore:
         for index in (("jobs",), ("jobs", "owner", job.owner.id), ("jobs", "active")):
             pipe.zrem(self.key(*index), job_id)
         pipe.zrem(self.key("jobs", "expiry"), f"{job_id}:{job.owner.id}")
+        pipe.zrem(self.key("jobs", "status", job.status.value), job_id)
         pipe.publish(self.channel, events.encode_removed(job_id, job.owner.id))
         pipe.execute()
 
@@ -266,6 +272,8 @@ class JobStore:
             pipe.zrem(self.key("jobs", "owner", owner_id), job_id)
         pipe.zrem(self.key("jobs"), *ids)
         pipe.zrem(self.key("jobs", "active"), *ids)
+        for status in FINAL:
+            pipe.zrem(self.key("jobs", "status", status.value), *ids)
         pipe.zrem(self.key("jobs", "expiry"), *members)
         pipe.execute()
         return ids
@@ -289,12 +297,17 @@ class JobStore:
         """
         index = self.key("jobs", "owner", owner_id) if owner_id is not None else self.key("jobs")
         wanted = set(statuses)
+        if wanted and wanted <= ACTIVE:
+            index = self.key("jobs", "active")  # few: the owner, if any, is checked per job
+        elif owner_id is None and len(wanted) == 1 and wanted <= FINAL:
+            index = self.status_index(next(iter(wanted)))
         found: list[Job] = []
 
         def take(ids: list[str]) -> None:
             for job in self.get_many(ids):
                 if len(found) < limit and (not wanted or job.status in wanted):
-                    found.append(job)
+                    if owner_id is None or job.owner.id == owner_id:
+                        found.append(job)
 
         max_score = "+inf"
         if cursor:
@@ -318,6 +331,30 @@ class JobStore:
         if len(found) == limit:
             next_cursor = f"{found[-1].created_at!r}:{found[-1].id}"
         return Page(found, next_cursor)
+
+    def status_index(self, status: Status) -> str:
+        """The index of the ended jobs of one status, built once from the records if this
+        store predates it (a job that ends meanwhile is added by its transition too)."""
+        index = self.key("jobs", "status", status.value)
+        built = self.key("jobs", "status", "built")
+        if not self.redis.exists(built):
+            ids = cast(list[str], self.redis.zrange(self.key("jobs", "expiry"), 0, -1))
+            ids = [member.partition(":")[0] for member in ids]
+            for start in range(0, len(ids), 1000):
+                chunk = ids[start : start + 1000]
+                pipe = self.redis.pipeline(transaction=False)
+                for job_id in chunk:
+                    pipe.hmget(self.key("job", job_id), "status", "created_at")
+                by_status: dict[str, dict[str, float]] = {}
+                for job_id, (value, created) in zip(chunk, pipe.execute(), strict=True):
+                    if value in FINAL and created is not None:
+                        by_status.setdefault(value, {})[job_id] = float(created)
+                pipe = self.redis.pipeline(transaction=False)
+                for value, members in by_status.items():
+                    pipe.zadd(self.key("jobs", "status", value), members)
+                pipe.execute()
+            self.redis.set(built, "1")
+        return index
 
     # -- the error ledger ------------------------------------------------------------------
 
