@@ -22,6 +22,13 @@ if str(ROOT) not in sys.path:
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def exit_on_sigterm() -> None:
+    """Let `finally` blocks stop the child processes when the bench itself is terminated."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def raise_nofile() -> None:
     """Thousands of sockets need thousands of file descriptors."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -36,6 +36,7 @@ from common import (
     ROOT,
     WebProcess,
     cpu_s,
+    exit_on_sigterm,
     load_average,
     make_superadmins,
     median,
@@ -132,7 +133,7 @@ async def clients_main(args: argparse.Namespace) -> None:
             stats["min_finals"] = min((len(f) for f in tally.finals), default=0)
             stats["closed"] = tally.closed
             print(json.dumps(stats), flush=True)
-        if line == "stop" or line == "":
+        if line in ("stop", ""):
             break
     Path(args.out).write_text(
         json.dumps(
@@ -257,12 +258,12 @@ async def ceiling_main(args: argparse.Namespace) -> None:
                      backlog=8192):  # fmt: skip
         print(json.dumps({"listening": args.port}), flush=True)
         loop = asyncio.get_running_loop()
-        tick = 1 / args.rate_hz
+        tick = 1 / (args.rate_hz or 1)
         next_at = loop.time()
         while True:
             next_at = max(next_at + tick, loop.time())
             await asyncio.sleep(next_at - loop.time())
-            if conns:
+            if conns and args.rate_hz:
                 broadcast(conns, frame, text=True)
 
 
@@ -278,6 +279,7 @@ def main(args: argparse.Namespace) -> None:
     from server.embedded_redis import EmbeddedRedis, free_port
 
     raise_nofile()
+    exit_on_sigterm()
     root = Path(tempfile.mkdtemp(prefix="jobdeck-fanout-"))
     secret_key = secrets.token_urlsafe(32)
     print(
@@ -431,7 +433,8 @@ def run_ceiling(args: argparse.Namespace, root: Path, hub: dict[str, Any]) -> di
     from server.embedded_redis import free_port
 
     port = free_port()
-    per_socket_hz = (hub.get("frames_per_s", 0) / max(1, hub["connected"])) or 1000 / args.tick_ms
+    # Idle sockets (no jobs): the ceiling sends nothing either, only its memory is compared.
+    per_socket_hz = hub.get("frames_per_s", 0) / max(1, hub["connected"])
     frame_bytes = int(hub.get("frame_bytes") or 1000)
     server = subprocess.Popen(
         [

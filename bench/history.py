@@ -19,7 +19,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import WebProcess, load_average, make_superadmins, median, percentile, stack_env
+from common import (
+    WebProcess,
+    exit_on_sigterm,
+    load_average,
+    make_superadmins,
+    median,
+    percentile,
+    stack_env,
+)
 
 OWNERS = 20
 
@@ -81,6 +89,7 @@ def main(finished: int, errors: int, n: int, running: int) -> None:
 
     from server.embedded_redis import EmbeddedRedis, free_port
 
+    exit_on_sigterm()
     print(f"history: {finished:,} finished jobs, {errors:,} errors, {running} running; "
           f"load average {load_average()}")  # fmt: skip
     root = Path(tempfile.mkdtemp(prefix="jobdeck-history-"))
