@@ -7,8 +7,9 @@ an event never scans the sockets.
 Cost model: an event costs O(1): it decodes, drops a stale `seq`, and keeps only the latest
 state of its job for the next tick. Once per tick (`HUB_TICK_MS`) each changed job's fragments
 are rendered once, one frame is built per group of sockets that should receive the same thing
-(usually one for all of View All), and the same string is handed to every socket of the group.
-So the work grows with viewers × ticks, not viewers × events (docs/performance.md).
+(usually one for all of View All), and the same string is sent to every socket of the group,
+from the tick itself when the socket's transport takes it at once. So the work grows with
+viewers × ticks, not viewers × events (docs/performance.md).
 
 Slow and dead sockets: a socket gets at most one frame per tick. While a socket is still busy
 sending, what it should get next is merged into its pending fragments, at most one per (job,
@@ -26,8 +27,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 from starlette.concurrency import run_in_threadpool
@@ -72,12 +74,13 @@ class Socket:
     inserts_new: bool
     known: set[str] = field(default_factory=set)
     pending: dict[Key, str] = field(default_factory=dict)
-    frame: str | None = None  # a whole frame shared with its group, not yet taken
-    frame_items: Items = field(default_factory=list)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    sending_since: float | None = None
+    snapshotting: bool = False
+    sender: asyncio.Task[None] | None = None  # only while a send waits for a full transport
+    sending_since: float = 0.0
     too_slow: bool = False
-    sender: asyncio.Task[None] | None = None
+    ended: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
     @property
     def views_all(self) -> bool:
@@ -86,33 +89,23 @@ class Socket:
     def sees(self, owner_id: int) -> bool:
         return owner_id == self.viewer.id or self.views_all
 
+    @property
+    def is_busy(self) -> bool:
+        """Still sending (or about to send its snapshot): what comes meanwhile is merged."""
+        return self.sender is not None or self.snapshotting
+
     def offer(self, key: Key, fragment: str) -> None:
-        if self.frame is not None:
-            self._unshare()
         self.pending.pop(key, None)  # re-insert: keeps frames in event order
         self.pending[key] = fragment
 
-    def offer_frame(self, frame: str, items: Items) -> None:
-        """The group's frame: kept whole when nothing is pending, else merged latest-wins."""
-        if self.frame is None and not self.pending:
-            self.frame, self.frame_items = frame, items
-        else:
-            for key, fragment in items:
-                self.offer(key, fragment)
-        self.wake.set()
-
-    def _unshare(self) -> None:
-        items, self.frame, self.frame_items = self.frame_items, None, []
-        for key, fragment in items:
-            self.pending[key] = fragment
-
     def take_frame(self) -> str:
-        if self.frame is not None:
-            frame, self.frame, self.frame_items = self.frame, None, []
-            return frame
         frame = "".join(self.pending.values())
         self.pending.clear()
         return frame
+
+    def end(self) -> None:
+        if not self.ended.done():
+            self.ended.set_result(None)
 
 
 @dataclass
@@ -134,8 +127,7 @@ class Hub:
         self.by_user: dict[int, set[Socket]] = {}
         self.last: dict[str, Job] = {}
         self.changes: dict[str, Change] = {}
-        self.frames_sent = 0
-        self.bytes_sent = 0
+        self.sending: set[Socket] = set()  # sockets whose transport is full: a send waits
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: aioredis.Redis | None = None
         self.routes = [WebSocketRoute("/ws/jobs", self.endpoint)]
@@ -254,11 +246,11 @@ class Hub:
                 log.exception("hub tick failed")
 
     def _check_slow(self, now: float) -> None:
-        for sock in self.sockets:
-            since = sock.sending_since
-            if since is not None and now - since > SEND_TIMEOUT_S and sock.sender is not None:
+        for sock in list(self.sending):
+            if now - sock.sending_since > SEND_TIMEOUT_S and sock.sender is not None:
                 sock.too_slow = True
                 sock.sender.cancel()
+                sock.end()
 
     async def flush(self, changes: dict[str, Change]) -> None:
         """Send one tick's changes to every socket that may see them."""
@@ -307,7 +299,44 @@ class Hub:
             if made is None:
                 all_items = items + mine if mine else items
                 made = frames[frame_key] = ("".join(f for _, f in all_items), all_items)
-            sock.offer_frame(*made)
+            self._deliver(sock, *made)
+
+    def _deliver(self, sock: Socket, frame: str, items: Items) -> None:
+        if sock.is_busy:
+            for key, fragment in items:
+                sock.offer(key, fragment)
+        else:
+            self._send(sock, frame)
+
+    def _send(self, sock: Socket, frame: str) -> None:
+        """Send now, from the tick itself, when the socket's transport takes the frame at once
+        (the usual case: no task, no wake-up per frame). When the transport is full the send
+        goes on in a task, and until it is done later frames are merged into `pending`."""
+        sending = sock.websocket.send_text(frame)
+        try:
+            waits_for = sending.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            sock.end()  # the client went away; its endpoint finishes
+            return
+        sock.sending_since = asyncio.get_running_loop().time()
+        sock.sender = asyncio.ensure_future(self._send_later(sock, sending, waits_for))
+        self.sending.add(sock)
+
+    async def _send_later(
+        self, sock: Socket, sending: Coroutine[Any, Any, None], waits_for: Any
+    ) -> None:
+        try:
+            await _finish(sending, waits_for)
+            while sock.pending and not sock.ended.done():
+                sock.sending_since = asyncio.get_running_loop().time()
+                await sock.websocket.send_text(sock.take_frame())
+        except Exception:
+            sock.end()
+        finally:
+            sock.sender = None
+            self.sending.discard(sock)
 
     def _context(self, job: Job) -> dict[str, object]:
         stalled_after = self.settings.worker_lost_after_s / 2
@@ -340,7 +369,12 @@ class Hub:
         return sorted(jobs.values(), key=lambda j: j.created_at)
 
     async def _send_snapshot(self, sock: Socket) -> None:
-        jobs, header = await run_in_threadpool(self._snapshot, sock.viewer, sock.tab)
+        sock.snapshotting = True  # what changes meanwhile waits in `pending`, and wins
+        try:
+            jobs, header = await run_in_threadpool(self._snapshot, sock.viewer, sock.tab)
+        finally:
+            sock.snapshotting = False
+        newer, sock.pending = sock.pending, {}
         sock.offer(("", "indicator"), render_indicator(int(str(header["running"]))))
         recent: list[Job] = header["recent"]  # type: ignore[assignment]
         for job in reversed(recent):
@@ -352,7 +386,10 @@ class Hub:
                 sock.known.add(job.id)
             for kind, fragment in render_parts(context, ALL_PARTS).items():
                 sock.offer((job.id, kind), fragment)
-        sock.wake.set()
+        for key, fragment in newer.items():
+            sock.offer(key, fragment)
+        if sock.sender is None:  # else the send in progress sends `pending` when it is done
+            self._send(sock, sock.take_frame())
 
     async def endpoint(self, websocket: WebSocket) -> None:
         viewer = await viewer_of(websocket)
@@ -368,38 +405,21 @@ class Hub:
         sock = Socket(websocket, viewer, tab, shows_list, inserts_new)
         self._add(sock)
         receiver = asyncio.create_task(self._drain(websocket))
-        sender: asyncio.Task[None] | None = None
         try:
             await self._send_snapshot(sock)
-            sender = sock.sender = asyncio.create_task(self._send_loop(sock))
-            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            if sender.done() and not sender.cancelled():
-                sender.result()  # the client went away while we sent: raises below
+            await asyncio.wait({sock.ended, receiver}, return_when=asyncio.FIRST_COMPLETED)
         except (WebSocketDisconnect, RuntimeError, ConnectionError):
             pass  # the client went away: a normal end
         finally:
             self._discard(sock)
             receiver.cancel()
-            if sender is not None:
-                sender.cancel()
+            if sock.sender is not None:
+                sock.sender.cancel()
         if sock.too_slow:
             log.info("closing a socket of user %s: it stopped reading", viewer.id)
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CLOSE_TIMEOUT_S):
                     await websocket.close(code=1013, reason="too slow")
-
-    async def _send_loop(self, sock: Socket) -> None:
-        """One frame per wake-up; a send that takes longer than SEND_TIMEOUT_S is cancelled by
-        the tick (`_check_slow`), which ends the socket with 1013."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await sock.wake.wait()
-            sock.wake.clear()
-            frame = sock.take_frame()
-            if frame:
-                sock.sending_since = loop.time()
-                await sock.websocket.send_text(frame)
-                sock.sending_since = None
 
     async def _drain(self, websocket: WebSocket) -> None:
         """Read (and ignore) what the client sends, to notice when it goes away."""
@@ -408,6 +428,24 @@ class Hub:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     return
+
+
+async def _finish(sending: Coroutine[Any, Any, None], waits_for: Any) -> None:
+    """Drive a send that `Hub._send` started by hand to its end, as a task would have."""
+    while True:
+        try:
+            if waits_for is None:
+                await asyncio.sleep(0)
+            else:
+                waits_for._asyncio_future_blocking = False
+                await asyncio.wait({waits_for})
+        except asyncio.CancelledError as cancelled:
+            sending.throw(cancelled)  # lets the send clean up, then raises
+            raise
+        try:
+            waits_for = sending.send(None)
+        except StopIteration:
+            return
 
 
 def _header_facts(
