@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar, cast
 
@@ -290,8 +290,11 @@ class JobStore:
         statuses: Sequence[Status] = (),
         cursor: str | None = None,
         limit: int = 50,
+        matching: Callable[[str], bool] | None = None,
     ) -> Page[Job]:
-        """Newest first, for one owner or everyone, optionally only some statuses.
+        """Newest first, for one owner or everyone, optionally only some statuses, and only
+        the jobs whose "description\nowner name" `matching` accepts (read before the rest of
+        the record, so that a search reads whole only what it finds).
 
         The cursor is opaque to callers: the score and id of the last job returned.
         """
@@ -304,6 +307,12 @@ class JobStore:
         found: list[Job] = []
 
         def take(ids: list[str]) -> None:
+            if matching is not None and ids:
+                pipe = self.redis.pipeline(transaction=False)
+                for job_id in ids:
+                    pipe.hmget(self.key("job", job_id), "description", "owner_name")
+                texts = cast(list[list[str | None]], pipe.execute())
+                ids = [i for i, (d, o) in zip(ids, texts, strict=True) if matching(f"{d}\n{o}")]
             for job in self.get_many(ids):
                 if len(found) < limit and (not wanted or job.status in wanted):
                     if owner_id is None or job.owner.id == owner_id:
@@ -317,7 +326,7 @@ class JobStore:
             ties = cast(list[str], self.redis.zrevrangebyscore(index, score, score))
             take([job_id for job_id in ties if job_id < after_id])
             max_score = f"({score}"
-        offset, chunk = 0, max(limit, 100)
+        offset, chunk = 0, max(limit, 1000 if matching is not None else 100)
         while len(found) < limit:
             ids = cast(
                 list[str],

@@ -71,3 +71,17 @@ def test_pages_of_one_status_follow_their_cursor_without_gaps(store: JobStore) -
             break
         cursor = page.cursor
     assert seen == list(reversed(failed))
+
+
+def test_a_search_reads_whole_only_the_jobs_it_finds(store: JobStore) -> None:
+    for n in range(120):
+        store.create(Job(new_job_id(), "import_users", f"Import users from staff-{n}.csv", ADA,
+                         time.time()))  # fmt: skip
+    wanted = store.create(Job(new_job_id(), "import_users", "Import users from Alumni.csv",
+                              GRACE, time.time()))  # fmt: skip
+    before = records_read(store)
+    page = store.list_jobs(matching=lambda text: "alumni" in text.casefold())
+    assert [j.id for j in page.items] == [wanted.id]
+    assert records_read(store) - before <= 3  # the one found, not the 121 records
+    by_owner = store.list_jobs(matching=lambda text: "grace hopper" in text.casefold())
+    assert [j.id for j in by_owner.items] == [wanted.id]  # the owner's name is searched too
