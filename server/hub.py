@@ -260,7 +260,10 @@ class Hub:
         ended = [
             c.job for c in changes.values() if c.job is not None and c.new_status and c.job.is_final
         ]
-        counts, watchers = await run_in_threadpool(_header_facts, store, counted, ended)
+        counts: dict[int, int] = {}
+        watchers: dict[str, set[int]] = {}
+        if counted or ended:  # a thread hop only on ticks where a status changed
+            counts, watchers = await run_in_threadpool(_header_facts, store, counted, ended)
 
         # What each user hears about their own jobs and the jobs they watch.
         user_items: dict[int, Items] = {}
@@ -302,6 +305,8 @@ class Hub:
             self._deliver(sock, *made)
 
     def _deliver(self, sock: Socket, frame: str, items: Items) -> None:
+        if sock.ended.done():
+            return
         if sock.is_busy:
             for key, fragment in items:
                 sock.offer(key, fragment)
