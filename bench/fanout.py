@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -281,6 +283,7 @@ def main(args: argparse.Namespace) -> None:
     raise_nofile()
     exit_on_sigterm()
     root = Path(tempfile.mkdtemp(prefix="jobdeck-fanout-"))
+    atexit.register(shutil.rmtree, root, True)  # its Redis, database and logs
     secret_key = secrets.token_urlsafe(32)
     print(
         f"fanout: V={args.viewers:,} sockets, J={args.jobs:,} jobs for {args.seconds:g} s, "

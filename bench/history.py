@@ -12,8 +12,10 @@ and search, which read the index until they have a page.
 from __future__ import annotations
 
 import argparse
+import atexit
 import gzip
 import secrets
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -93,6 +95,7 @@ def main(finished: int, errors: int, n: int, running: int) -> None:
     print(f"history: {finished:,} finished jobs, {errors:,} errors, {running} running; "
           f"load average {load_average()}")  # fmt: skip
     root = Path(tempfile.mkdtemp(prefix="jobdeck-history-"))
+    atexit.register(shutil.rmtree, root, True)  # its Redis, database and logs
     secret_key = secrets.token_urlsafe(32)
     with EmbeddedRedis(root / "redis", appendonly=False) as redis_server:
         port = free_port()

@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -49,6 +51,7 @@ def main(items: int, calls: int, rounds: int) -> None:
 
     print(f"progress_overhead: load average {load_average()}")
     root = Path(tempfile.mkdtemp(prefix="jobdeck-progress-"))
+    atexit.register(shutil.rmtree, root, True)  # its Redis, database and logs
     with EmbeddedRedis(root / "redis", appendonly=False) as redis_server:
         store = JobStore.from_url(redis_server.url, retention_s=3600)
 
