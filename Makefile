@@ -29,7 +29,11 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Figures, not tests: each prints a table beside its same-run baseline (docs/performance.md).
 bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/progress_overhead.py
+	$(BIN)/python bench/history.py
 	$(BIN)/python bench/import_users.py
 
 clean:

@@ -1,18 +1,25 @@
 """The WebSocket hub: one Redis subscription per web process, fanned out to its sockets.
 
 Audience: a job's events go to its owner, to every Superadmin on View All and to every wall
-screen (server/screens.py), and to nobody else. Each event's fragments are rendered once per
-flavour of socket (the page's, the wallboard's) and the same strings are queued for every
-socket of that flavour in the audience.
+screen (server/screens.py), and to nobody else. Sockets are indexed by audience (those that see
+every job; each user's own sockets), so an event never scans the sockets.
 
-Slow and dead sockets: each socket keeps at most one pending fragment per (job, part), the
-latest (a later state replaces an earlier one; a final state is never followed by another, so
-it is never lost), and gets at most one frame per tick (`HUB_TICK_MS`). A socket whose send
-does not complete within `SEND_TIMEOUT_S` is closed with 1013 (try again later), so a viewer
-that stopped reading costs bounded memory and never holds up the others. On (re)connect a
-socket first receives the current state of every job it may see on its tab. A process that
-stops closes its sockets with 1012 (service restart), so pages reconnect by themselves; a
-session that signs out has its sockets closed with 1008.
+Cost model: an event costs O(1): it decodes, drops a stale `seq`, and keeps only the latest
+state of its job for the next tick. Once per tick (`HUB_TICK_MS`) each changed job's fragments
+are rendered once per flavour of socket (the page's, the wallboard's), one frame is built per
+group of sockets that should receive the same thing
+(usually one for all of View All), and the same string is sent to every socket of the group,
+from the tick itself when the socket's transport takes it at once. So the work grows with
+viewers × ticks, not viewers × events (docs/performance.md).
+
+Slow and dead sockets: a socket gets at most one frame per tick. While a socket is still busy
+sending, what it should get next is merged into its pending fragments, at most one per (job,
+part), the latest (a later state replaces an earlier one; a final state is never followed by
+another, so it is never lost). A socket whose send does not complete within `SEND_TIMEOUT_S` is
+closed with 1013 (try again later), so a viewer that stopped reading costs bounded memory and
+never holds up the others. On (re)connect a socket first receives the current state of every
+job it may see on its tab. A process that stops closes its sockets with 1012 (service restart),
+so pages reconnect by themselves; a session that signs out has its sockets closed with 1008.
 """
 
 from __future__ import annotations
@@ -21,9 +28,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from starlette.concurrency import run_in_threadpool
@@ -41,11 +48,11 @@ from server.job_views import (
     render_recent,
     render_removed,
     render_row,
-    running_count,
 )
 from server.metrics import HubMetrics
 from tasks.jobs import events
 from tasks.jobs.model import Job
+from tasks.jobs.store import JobStore
 from tasks.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -56,8 +63,10 @@ SNAPSHOT_RECENT = 50
 MAX_REMEMBERED = 10_000
 ALL_PARTS = ("state", "errors", "actions")
 
+Key = tuple[str, str]  # (job id or "", part)
+Items = list[tuple[Key, str]]
 
-# -- wall hook (issue 7): flavours of sockets and viewers that are not users ---------------
+
 class Watcher(Protocol):
     """Who a socket belongs to: a signed-in `Viewer`, or a wall screen (server/screens.py)."""
 
@@ -73,7 +82,7 @@ class Watcher(Protocol):
 
 @dataclass(frozen=True, eq=False)
 class Flavour:
-    """How one kind of page draws a job: the hub renders each event once per flavour."""
+    """How one kind of page draws a job: the hub renders each change once per flavour."""
 
     name: str
     render_row: Callable[[dict[str, object]], str]  # a new job's whole row, upserted
@@ -84,7 +93,6 @@ class Flavour:
 PAGE = Flavour(
     "page", lambda context: render_row(context, is_watching=False, upsert=True), render_parts, True
 )
-# -- end of wall hook ----------------------------------------------------------------------
 
 
 @dataclass(eq=False)
@@ -96,17 +104,30 @@ class Socket:
     inserts_new: bool
     flavour: Flavour = PAGE
     known: set[str] = field(default_factory=set)
-    pending: dict[tuple[str, str], str] = field(default_factory=dict)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    pending: dict[Key, str] = field(default_factory=dict)
+    snapshotting: bool = False
+    sender: asyncio.Task[None] | None = None  # only while a send waits for a full transport
+    sending_since: float = 0.0
+    too_slow: bool = False
     coalesced: int = 0  # pending states replaced before they were sent (read by metrics)
     oldest_event_at: float | None = None  # publish time of the oldest unsent event (metrics)
+    ended: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
-    def sees(self, owner_id: int) -> bool:
-        if owner_id == self.viewer.id:
-            return True
+    @property
+    def views_all(self) -> bool:
         return self.viewer.sees_every_job and self.tab == "all"
 
-    def offer(self, key: tuple[str, str], fragment: str) -> None:
+    def sees(self, owner_id: int) -> bool:
+        return owner_id == self.viewer.id or self.views_all
+
+    @property
+    def is_busy(self) -> bool:
+        """Still sending (or about to send its snapshot): what comes meanwhile is merged."""
+        return self.sender is not None or self.snapshotting
+
+    def offer(self, key: Key, fragment: str) -> None:
         if self.pending.pop(key, None) is not None:  # re-insert: keeps frames in event order
             self.coalesced += 1
         self.pending[key] = fragment
@@ -116,18 +137,36 @@ class Socket:
         self.pending.clear()
         return frame
 
+    def end(self) -> None:
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+
+@dataclass
+class Change:
+    """What happened to one job since the last tick: its latest state and the parts to swap."""
+
+    job: Job | None  # None: removed
+    owner_id: int
+    parts: set[str] = field(default_factory=set)
+    new_status: bool = False
+    published_at: float | None = None  # of the oldest event merged into this change
+
 
 class Hub:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.sockets: set[Socket] = set()
-        self.dirty: set[Socket] = set()
+        self.views_all: set[Socket] = set()  # Superadmins on View All, wall screens
+        self.by_user: dict[int, set[Socket]] = {}
         self.last: dict[str, Job] = {}
+        self.changes: dict[str, Change] = {}
+        self.sending: set[Socket] = set()  # sockets whose transport is full: a send waits
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: aioredis.Redis | None = None
-        self.routes = [WebSocketRoute("/ws/jobs", self.endpoint)]
         self.metrics = HubMetrics()
+        self.routes = [WebSocketRoute("/ws/jobs", self.endpoint)]
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -142,7 +181,8 @@ class Hub:
     async def stop(self) -> None:
         for sock in list(self.sockets):
             with contextlib.suppress(Exception):
-                await sock.websocket.close(code=1012, reason="server restart")
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await sock.websocket.close(code=1012, reason="server restart")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -151,7 +191,22 @@ class Hub:
         if self._redis is not None:
             await self._redis.aclose()
 
-    # -- Redis side ------------------------------------------------------------------------
+    def _add(self, sock: Socket) -> None:
+        self.sockets.add(sock)
+        self.by_user.setdefault(sock.viewer.id, set()).add(sock)
+        if sock.views_all:
+            self.views_all.add(sock)
+
+    def _discard(self, sock: Socket) -> None:
+        self.sockets.discard(sock)
+        self.views_all.discard(sock)
+        mine = self.by_user.get(sock.viewer.id)
+        if mine is not None:
+            mine.discard(sock)
+            if not mine:
+                del self.by_user[sock.viewer.id]
+
+    # -- Redis side: O(1) per event --------------------------------------------------------
 
     async def _listen(self) -> None:
         """Hold the one subscription; reconnect with backoff when Redis goes away."""
@@ -178,20 +233,16 @@ class Hub:
                 delay = min(delay * 2, 5.0)
 
     async def publish(self, raw: bytes | str) -> None:
-        """Route one event from Redis to its audience (rendered once)."""
+        """Note one event from Redis for the next tick (the latest state of each job wins)."""
         try:
             event = events.decode(raw)
         except events.BadEvent:
             log.warning("ignoring a malformed event on the channel", exc_info=True)
             return
         if isinstance(event, events.JobRemoved):
-            fragment = render_removed(event.job_id)
             self.last.pop(event.job_id, None)
-            for sock in self.sockets:
-                if sock.sees(event.owner_id):
-                    sock.offer((event.job_id, "row"), fragment)
-                    sock.known.discard(event.job_id)
-                    self.dirty.add(sock)
+            self.changes.pop(event.job_id, None)
+            self.changes[event.job_id] = Change(None, event.owner_id)
             return
         job = event.job
         previous = self.last.get(job.id)
@@ -201,75 +252,153 @@ class Hub:
         if len(self.last) > MAX_REMEMBERED:
             for old in [j.id for j in self.last.values() if j.is_final][: MAX_REMEMBERED // 10]:
                 del self.last[old]
-        is_new_status = previous is None or previous.status is not job.status
-        await self._tell_owner(job, is_new_status)
-        audience = [s for s in self.sockets if s.shows_list and s.sees(job.owner.id)]
-        if not audience:
-            return
-        context = self._context(job)
+        change = self.changes.get(job.id)
+        if change is None or change.job is None:
+            change = self.changes[job.id] = Change(job, job.owner.id)
+            change.published_at = event.published_at
+        else:
+            self.metrics.coalesced += 1  # an earlier state of this tick is never sent
+        change.job = job
         # Only what changed is swapped: a button that a viewer is about to click or has
         # focused must not be replaced by an identical copy on every progress event.
-        changed = ["state"]
+        change.parts.add("state")
         if previous is None or previous.error_count != job.error_count:
-            changed.append("errors")
-        if is_new_status:
-            changed.append("actions")
-        parts: dict[Flavour, dict[str, str]] = {}
-        rows: dict[Flavour, str] = {}
-        for sock in audience:
-            flavour = sock.flavour
-            if job.id not in sock.known:
-                if not sock.inserts_new:
-                    continue
-                if flavour not in rows:
-                    rows[flavour] = flavour.render_row(context)
-                sock.offer((job.id, "row"), rows[flavour])
-                sock.known.add(job.id)
-            if flavour not in parts:
-                parts[flavour] = flavour.render_parts(context, tuple(changed))
-            for kind, fragment in parts[flavour].items():
-                sock.offer((job.id, kind), fragment)
-            self.metrics.offered(sock, event.published_at)  # metrics hook
-            self.dirty.add(sock)
+            change.parts.add("errors")
+        if previous is None or previous.status is not job.status:
+            change.parts.add("actions")
+            change.new_status = True
 
-    async def _tell_owner(self, job: Job, is_new_status: bool) -> None:
-        """The header of every admin page: my running count, my recent jobs, my notices."""
+    # -- once per tick: render once per job, build once per group, hand out -----------------
+
+    async def _tick(self) -> None:
+        tick_s = self.settings.hub_tick_ms / 1000
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            next_at = max(next_at + tick_s, loop.time())
+            await asyncio.sleep(next_at - loop.time())
+            try:
+                self._check_slow(loop.time())
+                if self.changes:
+                    changes, self.changes = self.changes, {}
+                    await self.flush(changes)
+            except Exception:
+                log.exception("hub tick failed")
+
+    def _check_slow(self, now: float) -> None:
+        for sock in list(self.sending):
+            if now - sock.sending_since > SEND_TIMEOUT_S and sock.sender is not None:
+                sock.too_slow = True
+                sock.sender.cancel()
+                sock.end()
+
+    async def flush(self, changes: dict[str, Change]) -> None:
+        """Send one tick's changes to every socket that may see them."""
         store = self.runtime.store
-        mine = [s for s in self.sockets if s.viewer.id == job.owner.id and s.flavour.has_header]
-        if mine:
-            recent = render_recent(job)
-            for sock in mine:
-                sock.offer((job.id, "recent"), recent)
-                self.dirty.add(sock)
-        if mine and is_new_status:
-            count = await run_in_threadpool(running_count, store, job.owner.id)
-            indicator = render_indicator(count)
-            for sock in mine:
-                sock.offer(("", "indicator"), indicator)
-        if job.is_final and is_new_status:
-            watchers = await run_in_threadpool(store.watchers, job.id)
-            notice = render_notice(job)
-            for sock in self.sockets:
-                if sock.viewer.id in watchers and sock.flavour.has_header:
-                    sock.offer((job.id, "notice"), notice)
-                    self.dirty.add(sock)
+        status_owners = {c.owner_id for c in changes.values() if c.new_status}
+        counted = [o for o in status_owners if o in self.by_user]
+        ended = [
+            c.job for c in changes.values() if c.job is not None and c.new_status and c.job.is_final
+        ]
+        counts: dict[int, int] = {}
+        watchers: dict[str, set[int]] = {}
+        if counted or ended:  # a thread hop only on ticks where a status changed
+            counts, watchers = await run_in_threadpool(_header_facts, store, counted, ended)
+
+        # What each user hears about their own jobs and the jobs they watch.
+        user_items: dict[int, Items] = {}
+        for job_id, change in changes.items():
+            if change.owner_id in self.by_user and change.job is not None:
+                user_items.setdefault(change.owner_id, []).append(
+                    ((job_id, "recent"), render_recent(change.job))
+                )
+        for owner_id, count in counts.items():
+            user_items.setdefault(owner_id, []).append((("", "indicator"), render_indicator(count)))
+        for job in ended:
+            notice: str | None = None
+            for user_id in watchers.get(job.id, ()):
+                if user_id in self.by_user:
+                    notice = notice or render_notice(job)
+                    user_items.setdefault(user_id, []).append(((job.id, "notice"), notice))
+
+        renderer = _Renderer(self, changes)
+        all_ids = list(changes)
+        own_ids: dict[int, list[str]] = {}
+        for job_id, change in changes.items():
+            own_ids.setdefault(change.owner_id, []).append(job_id)
+
+        frames: dict[tuple[object, ...], tuple[str, Items]] = {}
+        targets = set(self.views_all) if changes else set()
+        for user_id in [*own_ids, *user_items]:
+            targets.update(self.by_user.get(user_id, ()))
+        oldest = min((c.published_at for c in changes.values() if c.published_at), default=None)
+        for sock in targets:
+            ids = all_ids if sock.views_all else own_ids.get(sock.viewer.id, [])
+            key, items = renderer.for_socket(sock, ids)
+            mine = user_items.get(sock.viewer.id) if sock.flavour.has_header else None
+            if not items and not mine:
+                continue
+            frame_key = (key, sock.viewer.id if mine else None)
+            made = frames.get(frame_key)
+            if made is None:
+                all_items = items + mine if mine else items
+                made = frames[frame_key] = ("".join(f for _, f in all_items), all_items)
+            self._deliver(sock, *made, published_at=oldest)
+
+    def _deliver(
+        self, sock: Socket, frame: str, items: Items, published_at: float | None = None
+    ) -> None:
+        if sock.ended.done():
+            return
+        self.metrics.offered(sock, published_at)
+        if sock.is_busy:
+            for key, fragment in items:
+                sock.offer(key, fragment)
+        else:
+            self._send(sock, frame)
+
+    def _send(self, sock: Socket, frame: str) -> None:
+        """Send now, from the tick itself, when the socket's transport takes the frame at once
+        (the usual case: no task, no wake-up per frame). When the transport is full the send
+        goes on in a task, and until it is done later frames are merged into `pending`."""
+        self.metrics.frame_sent(sock, frame)
+        sending = sock.websocket.send_text(frame)
+        try:
+            waits_for = sending.send(None)
+        except StopIteration:
+            return
+        except Exception:
+            sock.end()  # the client went away; its endpoint finishes
+            return
+        sock.sending_since = asyncio.get_running_loop().time()
+        sock.sender = asyncio.ensure_future(self._send_later(sock, sending, waits_for))
+        self.sending.add(sock)
+
+    async def _send_later(
+        self, sock: Socket, sending: Coroutine[Any, Any, None], waits_for: Any
+    ) -> None:
+        try:
+            await _finish(sending, waits_for)
+            while sock.pending and not sock.ended.done():
+                sock.sending_since = asyncio.get_running_loop().time()
+                frame = sock.take_frame()
+                self.metrics.frame_sent(sock, frame)
+                await sock.websocket.send_text(frame)
+        except Exception:
+            sock.end()
+        finally:
+            sock.sender = None
+            self.sending.discard(sock)
 
     def _context(self, job: Job) -> dict[str, object]:
         stalled_after = self.settings.worker_lost_after_s / 2
         return job_context(job, time.time(), self.runtime.store.retention_s, stalled_after)
 
-    async def _tick(self) -> None:
-        tick_s = self.settings.hub_tick_ms / 1000
-        while True:
-            await asyncio.sleep(tick_s)
-            for sock in self.dirty:
-                sock.wake.set()
-            self.dirty.clear()
-
     async def _close_session(self, session_id: str) -> None:
         for sock in [s for s in self.sockets if s.viewer.session_id == session_id]:
             with contextlib.suppress(Exception):
-                await sock.websocket.close(code=1008, reason="signed out")
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await sock.websocket.close(code=1008, reason="signed out")
 
     async def _resync_all(self) -> None:
         """After (re)subscribing, events may have been missed: send every socket the truth."""
@@ -292,25 +421,33 @@ class Hub:
         return sorted(jobs.values(), key=lambda j: j.created_at)
 
     async def _send_snapshot(self, sock: Socket) -> None:
-        jobs, header = await run_in_threadpool(self._snapshot, sock.viewer, sock.tab)
+        sock.snapshotting = True  # what changes meanwhile waits in `pending`, and wins
+        try:
+            jobs, header = await run_in_threadpool(self._snapshot, sock.viewer, sock.tab)
+        finally:
+            sock.snapshotting = False
+        newer, sock.pending = sock.pending, {}
         if sock.flavour.has_header:
             sock.offer(("", "indicator"), render_indicator(int(str(header["running"]))))
             recent: list[Job] = header["recent"]  # type: ignore[assignment]
             for job in reversed(recent):
                 sock.offer((job.id, "recent"), render_recent(job))
         for job in jobs if sock.shows_list else []:
-            # An event that arrived while the snapshot was read is newer: offering the older
-            # state now would replace its fragment, and a final state would be lost for good.
-            newer = self.last.get(job.id)
-            if newer is not None and newer.seq > job.seq:
-                job = newer
+            # On a resync, an event already sent may be newer than what was just read: sending
+            # the older state would undo it, and a final state would be lost for good.
+            latest = self.last.get(job.id)
+            if latest is not None and latest.seq > job.seq:
+                job = latest
             context = self._context(job)
             if sock.inserts_new:
                 sock.offer((job.id, "row"), sock.flavour.render_row(context))
             sock.known.add(job.id)  # so that a page that inserts nothing still gets updates
             for kind, fragment in sock.flavour.render_parts(context, ALL_PARTS).items():
                 sock.offer((job.id, kind), fragment)
-        sock.wake.set()
+        for key, fragment in newer.items():
+            sock.offer(key, fragment)
+        if sock.sender is None:  # else the send in progress sends `pending` when it is done
+            self._send(sock, sock.take_frame())
 
     async def endpoint(self, websocket: WebSocket) -> None:
         viewer = await viewer_of(websocket)
@@ -334,43 +471,28 @@ class Hub:
         flavour: Flavour = PAGE,
     ) -> None:
         """Accept a socket whose viewer the caller has checked, and keep it current until it
-        ends (wall hook: the wallboard's endpoint calls this with its own viewer and flavour)."""
+        ends (the wallboard's endpoint calls this with its own viewer and flavour)."""
         await websocket.accept()
         sock = Socket(websocket, viewer, tab, shows_list, inserts_new, flavour)
-        self.sockets.add(sock)
-        log.info("socket opened", extra={"user_id": viewer.id, "tab": tab})  # log hook
+        self._add(sock)
+        log.info("socket opened", extra={"user_id": viewer.id, "tab": tab})
         receiver = asyncio.create_task(self._drain(websocket))
         try:
             await self._send_snapshot(sock)
-            await self._send_loop(sock, receiver)
+            await asyncio.wait({sock.ended, receiver}, return_when=asyncio.FIRST_COMPLETED)
         except (WebSocketDisconnect, RuntimeError, ConnectionError):
             pass  # the client went away: a normal end
-        except TimeoutError:
-            log.info("closing a socket that stopped reading", extra={"user_id": viewer.id})
-            # The close frame waits behind the full buffer too: give up on it after a while,
-            # or this socket would stay in the audience for as long as the client lingers.
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    websocket.close(code=1013, reason="too slow"), CLOSE_TIMEOUT_S
-                )
         finally:
-            self.sockets.discard(sock)
-            self.dirty.discard(sock)
+            self._discard(sock)
             receiver.cancel()
-            log.info("socket closed", extra={"user_id": viewer.id, "tab": tab})  # log hook
-
-    async def _send_loop(self, sock: Socket, receiver: asyncio.Task[None]) -> None:
-        while not receiver.done():
-            waiter = asyncio.create_task(sock.wake.wait())
-            done, _ = await asyncio.wait({waiter, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            if receiver in done:
-                waiter.cancel()
-                return
-            sock.wake.clear()
-            frame = sock.take_frame()
-            if frame:
-                self.metrics.frame_sent(sock, frame)  # metrics hook
-                await asyncio.wait_for(sock.websocket.send_text(frame), SEND_TIMEOUT_S)
+            if sock.sender is not None:
+                sock.sender.cancel()
+            log.info("socket closed", extra={"user_id": viewer.id, "tab": tab})
+        if sock.too_slow:
+            log.info("closing a socket that stopped reading", extra={"user_id": viewer.id})
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await websocket.close(code=1013, reason="too slow")
 
     async def _drain(self, websocket: WebSocket) -> None:
         """Read (and ignore) what the client sends, to notice when it goes away."""
@@ -379,3 +501,122 @@ class Hub:
                 message = await websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     return
+
+
+async def _finish(sending: Coroutine[Any, Any, None], waits_for: Any) -> None:
+    """Drive a send that `Hub._send` started by hand to its end, as a task would have."""
+    while True:
+        try:
+            if waits_for is None:
+                await asyncio.sleep(0)
+            else:
+                waits_for._asyncio_future_blocking = False
+                await asyncio.wait({waits_for})
+        except asyncio.CancelledError as cancelled:
+            sending.throw(cancelled)  # lets the send clean up, then raises
+            raise
+        try:
+            waits_for = sending.send(None)
+        except StopIteration:
+            return
+
+
+def _header_facts(
+    store: JobStore, owners: list[int], ended: list[Job]
+) -> tuple[dict[int, int], dict[str, set[int]]]:
+    """One tick's header facts in one thread hop: running counts of the owners whose jobs
+    changed status, and who watches each job that just ended."""
+    counts: dict[int, int] = {}
+    if owners:
+        counts = dict.fromkeys(owners, 0)
+        for job in store.get_many(store.active_ids()):
+            if job.owner.id in counts:
+                counts[job.owner.id] += 1
+    watchers = {job.id: store.watchers(job.id) for job in ended}
+    return counts, watchers
+
+
+class _Renderer:
+    """One tick's fragments, each rendered at most once, and the list items per socket group."""
+
+    def __init__(self, hub: Hub, changes: dict[str, Change]) -> None:
+        self.hub = hub
+        self.changes = changes
+        self.ids = set(changes)
+        self.removed = {job_id for job_id, c in changes.items() if c.job is None}
+        self._parts: dict[tuple[Flavour, str], Items] = {}
+        self._rows: dict[tuple[Flavour, str], str] = {}
+        self._contexts: dict[str, dict[str, object]] = {}
+        self._groups: dict[tuple[object, ...], Items] = {}
+
+    def _context(self, job: Job) -> dict[str, object]:
+        context = self._contexts.get(job.id)
+        if context is None:
+            context = self._contexts[job.id] = self.hub._context(job)
+        return context
+
+    def parts(self, flavour: Flavour, job_id: str) -> Items:
+        made = self._parts.get((flavour, job_id))
+        if made is None:
+            change = self.changes[job_id]
+            if change.job is None:
+                made = [((job_id, "row"), render_removed(job_id))]
+            else:
+                kinds = tuple(k for k in ALL_PARTS if k in change.parts)
+                rendered = flavour.render_parts(self._context(change.job), kinds)
+                made = [((job_id, kind), fragment) for kind, fragment in rendered.items()]
+            self._parts[(flavour, job_id)] = made
+        return made
+
+    def row(self, flavour: Flavour, job_id: str) -> tuple[Key, str]:
+        made = self._rows.get((flavour, job_id))
+        if made is None:
+            job = self.changes[job_id].job
+            assert job is not None
+            made = self._rows[(flavour, job_id)] = flavour.render_row(self._context(job))
+        return (job_id, "row"), made
+
+    def for_socket(self, sock: Socket, ids: list[str]) -> tuple[tuple[object, ...], Items]:
+        """The list items for this socket, shared by every socket with the same key."""
+        if not ids:
+            return (), []
+        scope: object = "all" if sock.views_all else sock.viewer.id
+        if sock.shows_list:
+            visible = self.ids if sock.views_all else set(ids)
+            unknown = frozenset(visible.difference(sock.known, self.removed))
+            key: tuple[object, ...] = (sock.flavour, scope, True, sock.inserts_new, unknown)
+        else:
+            unknown = frozenset()
+            key = (sock.flavour, scope, False)
+        items = self._groups.get(key)
+        if items is None:
+            items = self._groups[key] = self._items(
+                sock.flavour, ids, sock.shows_list, sock.inserts_new, unknown
+            )
+        if sock.inserts_new and unknown:
+            sock.known.update(unknown)
+        if self.removed and sock.known:
+            sock.known.difference_update(self.removed)
+        return key, items
+
+    def _items(
+        self,
+        flavour: Flavour,
+        ids: Iterable[str],
+        shows_list: bool,
+        inserts_new: bool,
+        unknown: frozenset[str],
+    ) -> Items:
+        items: Items = []
+        for job_id in ids:
+            if job_id in self.removed:
+                # deletes the row and the recent line: for everyone
+                items += self.parts(flavour, job_id)
+            elif not shows_list:
+                continue
+            elif job_id not in unknown:
+                items += self.parts(flavour, job_id)
+            elif inserts_new:
+                items.append(self.row(flavour, job_id))
+                items += self.parts(flavour, job_id)
+        return items

@@ -48,6 +48,8 @@ class JobContext:
         self.done = job.checkpoint
         self.is_abort_requested = job.status is Status.ABORTING
         self._throttle = Throttle(interval_ms)
+        self._due = float("-inf")  # when the throttle lets the next update through
+        self._flushed_done = self.done
         self._errors: list[JobError] = []
         self._error_position, self._error_order = -1, 0
         self._lock = threading.Lock()
@@ -96,11 +98,16 @@ class JobContext:
                 self._flush()
 
     def advance(self, k: int = 1) -> None:
-        """`k` more items are done and committed; raises AbortRequested if asked to stop."""
-        with self._lock:
-            self.done += k
-            if self._throttle.offer(time.monotonic()):
-                self._flush()
+        """`k` more items are done and committed; raises AbortRequested if asked to stop.
+
+        Called once per item, so its usual path is a sum and a clock read, without the lock:
+        only the action's thread writes `done`, and the heartbeat publishes what it reads.
+        """
+        self.done += k
+        if time.monotonic() >= self._due:
+            with self._lock:
+                if self._throttle.offer(time.monotonic()):
+                    self._flush()
         if self.is_abort_requested:
             raise AbortRequested(self.id)
 
@@ -126,15 +133,17 @@ class JobContext:
             try:
                 with self._lock:
                     last = self._throttle.last_at or 0.0
-                    if self._throttle.is_pending or time.monotonic() - last >= self.heartbeat_s:
+                    is_pending = self.done != self._flushed_done or self._throttle.is_pending
+                    if is_pending or time.monotonic() - last >= self.heartbeat_s:
                         self._flush()
             except Exception:
                 log.warning("heartbeat of job %s failed", self.id, exc_info=True)
 
     def _flush(self) -> None:
+        done = self.done
         fields = {
-            "done": str(self.done),
-            "checkpoint": str(self.done),
+            "done": str(done),
+            "checkpoint": str(done),
             "heartbeat_at": repr(self.clock()),
         }
         if self.total is not None:
@@ -142,5 +151,7 @@ class JobContext:
         status = self.store.flush(self.id, fields, self._errors)
         self._errors = []
         self._throttle.flushed(time.monotonic())
+        self._flushed_done = done
+        self._due = time.monotonic() + self._throttle.interval_s
         if status is not Status.RUNNING:  # aborting, or ended or removed elsewhere
             self.is_abort_requested = True

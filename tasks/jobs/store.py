@@ -11,6 +11,9 @@ Keys, all under one prefix (`jobdeck:` by default):
     jobs:owner:{uid}      sorted set: one owner's job ids, scored by creation time
     jobs:active           sorted set: jobs not yet ended, scored by creation time
     jobs:expiry           sorted set: ended jobs, scored by when they expire
+    jobs:status:{status}  sorted set: ended jobs of one final status, scored by creation time
+                          (so that a status filter reads only what it lists; built from the
+                          records once, on first use, in a store that predates it)
     events                pub/sub channel: one JSON event per change (see docs/events.md)
     stats:events          counter: job events published, by every process (INCR in the same
                           MULTI or script that publishes), for /metrics
@@ -28,7 +31,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar, cast
 
@@ -112,6 +115,7 @@ return true
 
 
 T = TypeVar("T")
+ACTIVE = frozenset(Status) - FINAL
 
 RIDE_OUT_S = 20  # how long a command waits for a restarting Redis (see `JobStore.from_url`)
 # The keys that make up one job: deleted together, and expiring together once it ends.
@@ -264,6 +268,7 @@ class JobStore:
         expires_at = job.expires_at(self.retention_s)
         assert expires_at is not None
         pipe.zrem(self.key("jobs", "active"), job.id)
+        pipe.zadd(self.key("jobs", "status", job.status.value), {job.id: job.created_at})
         pipe.zadd(self.key("jobs", "expiry"), {f"{job.id}:{job.owner.id}": expires_at})
         for name in BESIDE:
             pipe.expireat(self.key("job", job.id) + name, int(expires_at) + 1)
@@ -300,6 +305,7 @@ class JobStore:
         for index in (("jobs",), ("jobs", "owner", job.owner.id), ("jobs", "active")):
             pipe.zrem(self.key(*index), job_id)
         pipe.zrem(self.key("jobs", "expiry"), f"{job_id}:{job.owner.id}")
+        pipe.zrem(self.key("jobs", "status", job.status.value), job_id)
         pipe.publish(self.channel, events.encode_removed(job_id, job.owner.id))
         pipe.incr(self.key("stats", "events"))
         pipe.execute()
@@ -320,6 +326,8 @@ class JobStore:
             pipe.zrem(self.key("jobs", "owner", owner_id), job_id)
         pipe.zrem(self.key("jobs"), *ids)
         pipe.zrem(self.key("jobs", "active"), *ids)
+        for status in FINAL:
+            pipe.zrem(self.key("jobs", "status", status.value), *ids)
         pipe.zrem(self.key("jobs", "expiry"), *members)
         pipe.execute()
         return ids
@@ -336,19 +344,33 @@ class JobStore:
         statuses: Sequence[Status] = (),
         cursor: str | None = None,
         limit: int = 50,
+        matching: Callable[[str], bool] | None = None,
     ) -> Page[Job]:
-        """Newest first, for one owner or everyone, optionally only some statuses.
+        """Newest first, for one owner or everyone, optionally only some statuses, and only
+        the jobs whose "description\nowner name" `matching` accepts (read before the rest of
+        the record, so that a search reads whole only what it finds).
 
         The cursor is opaque to callers: the score and id of the last job returned.
         """
         index = self.key("jobs", "owner", owner_id) if owner_id is not None else self.key("jobs")
         wanted = set(statuses)
+        if wanted and wanted <= ACTIVE:
+            index = self.key("jobs", "active")  # few: the owner, if any, is checked per job
+        elif owner_id is None and len(wanted) == 1 and wanted <= FINAL:
+            index = self.status_index(next(iter(wanted)))
         found: list[Job] = []
 
         def take(ids: list[str]) -> None:
+            if matching is not None and ids:
+                pipe = self.redis.pipeline(transaction=False)
+                for job_id in ids:
+                    pipe.hmget(self.key("job", job_id), "description", "owner_name")
+                texts = cast(list[list[str | None]], pipe.execute())
+                ids = [i for i, (d, o) in zip(ids, texts, strict=True) if matching(f"{d}\n{o}")]
             for job in self.get_many(ids):
                 if len(found) < limit and (not wanted or job.status in wanted):
-                    found.append(job)
+                    if owner_id is None or job.owner.id == owner_id:
+                        found.append(job)
 
         max_score = "+inf"
         if cursor:
@@ -358,7 +380,7 @@ class JobStore:
             ties = cast(list[str], self.redis.zrevrangebyscore(index, score, score))
             take([job_id for job_id in ties if job_id < after_id])
             max_score = f"({score}"
-        offset, chunk = 0, max(limit, 100)
+        offset, chunk = 0, max(limit, 1000 if matching is not None else 100)
         while len(found) < limit:
             ids = cast(
                 list[str],
@@ -372,6 +394,30 @@ class JobStore:
         if len(found) == limit:
             next_cursor = f"{found[-1].created_at!r}:{found[-1].id}"
         return Page(found, next_cursor)
+
+    def status_index(self, status: Status) -> str:
+        """The index of the ended jobs of one status, built once from the records if this
+        store predates it (a job that ends meanwhile is added by its transition too)."""
+        index = self.key("jobs", "status", status.value)
+        built = self.key("jobs", "status", "built")
+        if not self.redis.exists(built):
+            ids = cast(list[str], self.redis.zrange(self.key("jobs", "expiry"), 0, -1))
+            ids = [member.partition(":")[0] for member in ids]
+            for start in range(0, len(ids), 1000):
+                chunk = ids[start : start + 1000]
+                pipe = self.redis.pipeline(transaction=False)
+                for job_id in chunk:
+                    pipe.hmget(self.key("job", job_id), "status", "created_at")
+                by_status: dict[str, dict[str, float]] = {}
+                for job_id, (value, created) in zip(chunk, pipe.execute(), strict=True):
+                    if value in FINAL and created is not None:
+                        by_status.setdefault(value, {})[job_id] = float(created)
+                pipe = self.redis.pipeline(transaction=False)
+                for value, members in by_status.items():
+                    pipe.zadd(self.key("jobs", "status", value), members)
+                pipe.execute()
+            self.redis.set(built, "1")
+        return index
 
     # -- the error ledger ------------------------------------------------------------------
 

@@ -1,0 +1,45 @@
+"""The benchmarks still run: each in its smallest mode, printing its figure lines.
+
+Figures are not checked (they are not pass/fail); only that each script runs to the end and
+prints what docs/performance.md says it prints.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_fanout_prints_hub_ceiling_and_polling_figures() -> None:
+    out = run_bench("bench/fanout.py", "--quick", "--seconds", "1")
+    for line in (
+        "frames sent /s",
+        "latency publish->receipt p99, ms",
+        "server CPU per frame sent, us",
+        "server memory per idle socket, KB",
+        "viewers that got every final state",
+        "polling: server CPU s/s (cores)",
+    ):
+        assert line in out, out
+    assert "20 / 20" in out  # every viewer got every final state, even in a smoke run
+
+
+def test_progress_overhead_prints_the_cost_of_advance() -> None:
+    out = run_bench("bench/progress_overhead.py", "--quick")
+    assert "ns of CPU per call" in out and "progress overhead:" in out, out
+
+
+def test_history_prints_page_times_and_weight() -> None:
+    out = run_bench("bench/history.py", "--quick")
+    assert "API: page of 50 jobs" in out and "View All page:" in out, out

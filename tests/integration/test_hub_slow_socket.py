@@ -1,0 +1,128 @@
+"""A viewer that stops reading, against the real server (uvicorn, real TCP back-pressure):
+it holds at most one pending fragment per (job, part), is dropped after SEND_TIMEOUT_S, and
+never holds up a viewer that reads."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from sqlalchemy.engine import Engine
+from websockets.sync.client import connect
+
+import server.hub
+from server.app import create_app
+from tasks.data.users import add_user
+from tasks.jobs.model import Event, Job, Person
+from tasks.jobs.store import JobStore, new_job_id
+from tasks.settings import Settings
+
+PASSWORD = "correct horse battery"
+JOBS = 20
+
+
+@pytest.fixture
+def served(settings: Settings, runtime: object) -> Iterator[tuple[str, object]]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = create_app(dataclasses.replace(settings, base_url=base_url))
+    config = uvicorn.Config(app, ws="websockets-sansio", ws_per_message_deflate=False,
+                            log_level="warning", timeout_graceful_shutdown=5)  # fmt: skip
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield base_url, app
+    finally:
+        uv.should_exit = True
+        thread.join(15)
+        sock.close()
+        app.state.runtime.engine.dispose()
+
+
+def sign_in(base_url: str, email: str) -> str:
+    import httpx
+
+    response = httpx.post(base_url + "/login", data={"email": email, "password": PASSWORD},
+                          headers={"origin": base_url}, follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303, response.text
+    return f"jobdeck_session={response.cookies['jobdeck_session']}"
+
+
+def open_without_reading(base_url: str, cookie: str) -> socket.socket:
+    """A WebSocket handshake, then nothing: a viewer whose tab stopped reading."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", int(base_url.rsplit(":", 1)[1])))
+    key = base64.b64encode(os.urandom(16)).decode()
+    raw.sendall(
+        (
+            "GET /ws/jobs?tab=all HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: {base_url}\r\nCookie: {cookie}\r\n\r\n"
+        ).encode()
+    )
+    assert b" 101 " in raw.recv(200)
+    return raw
+
+
+def test_a_viewer_that_stops_reading_is_dropped_and_never_holds_up_the_others(
+    served: tuple[str, object],
+    engine: Engine,
+    store: JobStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server.hub, "SEND_TIMEOUT_S", 1.0)
+    base_url, app = served
+    hub = app.state.hub  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        slow_user = add_user(conn, "slow@example.com", "Slow Sue", "superadmin", PASSWORD)
+        fast_user = add_user(conn, "fast@example.com", "Fast Fay", "superadmin", PASSWORD)
+    slow = open_without_reading(base_url, sign_in(base_url, slow_user.email))
+    cookie = sign_in(base_url, fast_user.email)
+    # Long descriptions make heavy frames, so that the slow socket's buffers fill quickly.
+    owner = Person(fast_user.id, fast_user.name)
+    jobs = [
+        store.create(
+            Job(
+                new_job_id(),
+                "import_users",
+                f"Import {n} " + "x" * 20_000,
+                owner,
+                time.time(),
+                total=10**6,
+            )
+        )  # fmt: skip
+        for n in range(JOBS)
+    ]
+    for job in jobs:
+        store.transition(job.id, Event.START, at=time.time())
+    with connect(base_url.replace("http", "ws") + "/ws/jobs?tab=all", origin=base_url,  # type: ignore[arg-type]
+                 additional_headers={"cookie": cookie}, max_size=None) as fast:  # fmt: skip
+        deadline = time.monotonic() + 60
+        done, most_pending = 0, 0
+        while len(hub.sockets) > 1 and time.monotonic() < deadline:
+            done += 1000
+            for job in jobs:
+                store.flush(job.id, {"done": str(done)})
+            most_pending = max([most_pending, *(len(s.pending) for s in hub.sockets)])
+            while f"{done:,} / 1,000,000 items".encode() not in fast.recv(timeout=30, decode=False):
+                pass  # the reader gets the latest state each round, slow viewer or not
+        assert len(hub.sockets) == 1, "the viewer that stopped reading was never dropped"
+        assert most_pending <= JOBS * 4 + 2  # one per (job, part), plus the header's
+        done += 1000
+        store.flush(jobs[0].id, {"done": str(done)})
+        while f"{done:,} / 1,000,000".encode() not in fast.recv(timeout=30, decode=False):
+            pass
+    slow.close()
