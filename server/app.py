@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,7 @@ from server.health import Health
 from server.hub import Hub
 from server.metrics import MetricsEndpoint
 from server.rendering import render
-from server.screens import ScreenLinks
+from server.screens import ScreenLinks, hide_tokens_from
 from server.security import CrossSiteGuard, SecurityHeaders
 from tasks.data.db import create_schema
 from tasks.logs import configure_logging
@@ -51,6 +52,7 @@ class App(Starlette):
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_environ(os.environ)
     configure_logging(settings.production)
+    hide_tokens_from(logging.getLogger("uvicorn.access"))
     runtime = Runtime(settings)
     hub = Hub(runtime)
     health = Health(runtime)

@@ -19,6 +19,8 @@ person who signs out.
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -75,6 +77,26 @@ class ScreenViewer:
 def session_id_of_link(link_id: str) -> str:
     """What the sign-out channel carries to close a link's sockets (user sessions have no ':')."""
     return f"screen:{link_id}"
+
+
+class HideTokens(logging.Filter):
+    """A screen link's token travels once, in the path of `GET /screen/{token}`; the access
+    log keeps paths, and must not keep the token."""
+
+    path = re.compile(r"/screen/[^/?#\s]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self.path.sub("/screen/…", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+def hide_tokens_from(logger: logging.Logger) -> None:
+    if not any(isinstance(f, HideTokens) for f in logger.filters):
+        logger.addFilter(HideTokens())
 
 
 def hash_token(token: str) -> str:

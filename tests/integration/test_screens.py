@@ -363,3 +363,31 @@ def test_snapshot_never_replaces_a_newer_event(app, client, headers, people, sto
         with client.websocket_connect(url, headers=ws_headers) as ws:
             frame = receive_until(ws, f'id="job-{job.id}-state"')
         assert "status-completed" in frame and "status-running" not in frame
+
+
+def test_a_screen_outlives_the_sockets_access_recheck(app, client, headers, people, store):  # type: ignore[no-untyped-def]
+    """The re-check that closes the sockets of people who lost access leaves screens alone:
+    a screen has no session of a person (found when the two branches met)."""
+    from server.revocation import RECHECK_S
+
+    screen = redeem(client, create_link(client, headers))
+    job = new_job(store, people["power"], "Import of the spring cohort")
+    with client.websocket_connect(WALL_WS, headers=screen) as ws:
+        receive_until(ws, f"job-{job.id}")
+        time.sleep(RECHECK_S * 2.5)  # at least two re-checks while the screen watches
+        store.transition(job.id, Event.START, at=time.time())
+        assert "Running" in receive_until(ws, "Running")
+
+
+def test_screen_tokens_stay_out_of_the_access_log(app, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    token = "s3cr3t-T0ken_value"
+    access = logging.getLogger("uvicorn.access")
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        # what uvicorn's access log does for each request
+        access.info(
+            '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/screen/{token}", "1.1", 303
+        )
+    [line] = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert token not in line and '"GET /screen/… HTTP/1.1" 303' in line
