@@ -143,7 +143,7 @@ def live_server(serve: Callable[[], ServedApp]) -> ServedApp:
     return serve()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
