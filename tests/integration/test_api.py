@@ -8,10 +8,11 @@ import json
 import time
 
 import pytest
+from job_kit import new_job
 
 from tasks.csv_input import MAX_BYTES
-from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.store import JobError, new_job_id
+from tasks.jobs.model import Event, Job
+from tasks.jobs.store import JobError
 
 ORIGIN = {"origin": "http://testserver"}
 PASSWORD = "correct horse battery"
@@ -19,18 +20,6 @@ JOB_FIELDS = (
     "id kind description owner status total done percent error_count created_at started_at "
     "finished_at heartbeat_at stalled aborted_by expires_at url"
 ).split()
-
-
-def new_job(store, owner, description: str = "Import users from x.csv (10 rows)") -> Job:  # type: ignore[no-untyped-def]
-    job = Job(
-        id=new_job_id(),
-        kind="import_users",
-        description=description,
-        owner=Person(owner.id, owner.name),
-        created_at=time.time(),
-        total=10,
-    )
-    return store.create(job)
 
 
 def started(store, owner) -> Job:  # type: ignore[no-untyped-def]

@@ -5,25 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
+from job_kit import new_job
 from starlette.websockets import WebSocketDisconnect
 
-from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.store import new_job_id
+from tasks.jobs.model import Event
 
 ORIGIN = {"origin": "http://testserver"}
 PASSWORD = "correct horse battery"
-
-
-def new_job(store, owner, description: str) -> Job:  # type: ignore[no-untyped-def]
-    job = Job(
-        id=new_job_id(),
-        kind="import_users",
-        description=description,
-        owner=Person(owner.id, owner.name),
-        created_at=time.time(),
-        total=10,
-    )
-    return store.create(job)
 
 
 def receive_until(ws, needle: str) -> str:  # type: ignore[no-untyped-def]

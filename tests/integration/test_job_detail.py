@@ -8,6 +8,7 @@ import re
 import time
 
 import pytest
+from job_kit import new_job as stored_job
 
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import AuditEntry, JobError, new_job_id
@@ -18,16 +19,9 @@ STAFF = b"email,name\nada@example.com,Ada\nbob@example.com,Bob\n"
 
 
 def new_job(store, owner, description: str = "Import users from x.csv (10 rows)") -> Job:  # type: ignore[no-untyped-def]
-    job = Job(
-        id=new_job_id(),
-        kind="import_users",
-        description=description,
-        owner=Person(owner.id, owner.name),
-        created_at=time.time(),
-        total=10,
-        params={"filename": "x.csv", "on_existing": "skip"},
+    return stored_job(
+        store, owner, description, params={"filename": "x.csv", "on_existing": "skip"}
     )
-    return store.create(job)
 
 
 def launch(client, headers) -> str:  # type: ignore[no-untyped-def]

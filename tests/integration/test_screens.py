@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 import sqlalchemy as sa
+from job_kit import new_job
 from starlette.routing import Match, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -19,8 +20,8 @@ from tasks.data.db import users
 from tasks.data.passwords import hash_password
 from tasks.data.users import User, add_user, find_user
 from tasks.jobs import events
-from tasks.jobs.model import Event, Job, Person, Status, to_fields
-from tasks.jobs.store import JobError, new_job_id
+from tasks.jobs.model import Event, Status, to_fields
+from tasks.jobs.store import JobError
 
 ORIGIN = {"origin": "http://testserver"}
 PASSWORD = "correct horse battery"  # as tests/integration/conftest.py signs people in
@@ -81,18 +82,6 @@ def redeem(client, token: str) -> dict[str, str]:  # type: ignore[no-untyped-def
     cookie = response.cookies[COOKIE]
     client.cookies.clear()
     return {**ORIGIN, "cookie": f"{COOKIE}={cookie}"}
-
-
-def new_job(store, owner, description: str) -> Job:  # type: ignore[no-untyped-def]
-    job = Job(
-        id=new_job_id(),
-        kind="import_users",
-        description=description,
-        owner=Person(owner.id, owner.name),
-        created_at=time.time(),
-        total=10,
-    )
-    return store.create(job)
 
 
 def receive_until(ws, needle: str) -> str:  # type: ignore[no-untyped-def]
