@@ -8,6 +8,7 @@ that counts what the app has read), so the count when the refusal comes is what 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -55,7 +56,10 @@ def send_endless(app, path: str, headers: dict[str, str], head: bytes, filler: b
         "headers": [(k.lower().encode(), v.encode()) for k, v in
                     {"host": "testserver", "origin": "http://testserver", **headers}.items()],
     }  # fmt: skip
-    asyncio.run(app(scope, receive, send))
+    # In a thread of its own: after a browser test in the same session, Playwright's sync API
+    # keeps an event loop running in this thread, and asyncio.run() refuses to start beside it.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, app(scope, receive, send)).result()
     return status, send.read_then  # type: ignore[attr-defined]
 
 

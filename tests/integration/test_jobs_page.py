@@ -87,3 +87,16 @@ def test_descriptions_are_escaped(client, headers, people, store):  # type: igno
     page = client.get("/admin/background-jobs", headers=headers["super"])
     assert "<img src=x" not in page.text
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page.text
+
+
+def test_a_row_carries_its_description_once_and_stays_light(client, headers, people, store):  # type: ignore[no-untyped-def]
+    """The View All page repeats the row up to 200 times and the hub pushes it in frames: the
+    bar is named through the heading and the buttons act for the row's id (jobdeck.js)."""
+    job = make(store, people["super"], "Import users from light.csv (10 rows)")
+    page = client.get("/admin/background-jobs", headers=headers["super"]).text
+    start = page.index(f'<article id="job-{job.id}"')
+    row = page[start : page.index("</article>", start) + len("</article>")]
+    assert row.count(job.description) == 1
+    assert f'aria-labelledby="progress-of job-{job.id}-desc"' in row
+    assert '<span id="progress-of" hidden>Progress of</span>' in page
+    assert len(row.encode()) <= 1_100, len(row.encode())

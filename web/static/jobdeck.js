@@ -23,8 +23,7 @@
       var status = cls ? cls.slice(7) : "";
       if (announce && lastStatus[id] && lastStatus[id] !== status &&
           ["completed", "failed", "aborted"].indexOf(status) >= 0) {
-        var row = document.getElementById(id);
-        var desc = row ? row.querySelector(".job-desc") : null;
+        var desc = document.getElementById(id + "-desc");
         document.getElementById("announcer").textContent =
           (desc ? desc.textContent : "A job") + ": " + (word ? word.textContent : status);
       }
@@ -43,9 +42,8 @@
     return h ? h + ":" + pad(m) + ":" + pad(sec) : m + ":" + pad(sec);
   }
   function draw(root) {
-    root.querySelectorAll(".fill[data-pct]").forEach(function (fill) {
-      var pct = fill.getAttribute("data-pct");
-      if (pct !== "") fill.style.width = pct + "%";
+    root.querySelectorAll("[aria-valuenow] > .fill").forEach(function (fill) {
+      fill.style.width = fill.parentNode.getAttribute("aria-valuenow") + "%";
     });
     root.querySelectorAll("time.local-time, time.local-date").forEach(function (t) {
       var d = new Date(t.getAttribute("datetime"));
@@ -95,23 +93,35 @@
     connection("lost", "Connection lost, reconnecting…");
   });
 
-  // Dialogs: the error details and the abort confirmation.
+  // The row's buttons carry no URL: each acts on the job whose row (or detail page's article,
+  // id "job-{id}") holds it. The errors dialog, the abort confirmation, notify me and remove.
   var abortUrl = null;
+  function jobOf(button) {
+    var row = button.closest("article.job");
+    return row ? row.id.replace(/^job-/, "") : "";
+  }
   document.addEventListener("click", function (evt) {
-    var badge = evt.target.closest(".error-badge");
-    if (badge) {
+    var button = evt.target.closest(".job button");
+    if (!button) return;
+    var id = jobOf(button);
+    if (!id) return;
+    if (button.classList.contains("error-badge")) {
       var dialog = document.getElementById("errors-dialog");
-      htmx.ajax("GET", badge.getAttribute("data-errors-url"), "#errors-dialog-body").then(function () {
+      htmx.ajax("GET", "/admin/background-jobs/" + id + "/errors-dialog", "#errors-dialog-body").then(function () {
         if (!dialog.open) dialog.showModal();
       });
-      return;
-    }
-    var abort = evt.target.closest("button.abort");
-    if (abort) {
-      abortUrl = abort.getAttribute("data-abort-url");
+    } else if (button.classList.contains("abort")) {
+      abortUrl = "/api/jobs/" + id + "/abort";
+      var desc = document.getElementById("job-" + id + "-desc");
       document.getElementById("abort-dialog-text").textContent =
-        "“" + abort.getAttribute("data-description") + "” will stop after the item it is working on.";
+        "“" + (desc ? desc.textContent : "This job") + "” will stop after the item it is working on.";
       document.getElementById("abort-dialog").showModal();
+    } else if (button.classList.contains("notify") && !button.disabled) {
+      htmx.ajax("POST", "/admin/background-jobs/" + id + "/notify",
+        { source: button, target: "#job-" + id + "-notify", swap: "innerHTML" });
+    } else if (button.classList.contains("remove") &&
+               window.confirm("Remove this job and its errors from the list?")) {
+      htmx.ajax("DELETE", "/api/jobs/" + id, { source: button, swap: "none" });
     }
   });
   document.addEventListener("close", function (evt) {
