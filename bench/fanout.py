@@ -48,7 +48,10 @@ from common import (
     stack_env,
 )
 
-STATE = re.compile(rb'id="job-([0-9a-f]{16})-state".*?class="items">([\d,]+) /', re.DOTALL)
+# A state fragment is under 1 KB: the bound keeps a miss from scanning the rest of the frame.
+STATE = re.compile(
+    rb'id="job-([0-9a-f]{16})-state".{0,1500}?<span>([\d,]+) / [\d,?]+ items</span>', re.DOTALL
+)
 FINAL = re.compile(rb'id="job-([0-9a-f]{16})-state" class="job-state status-completed"')
 TOTAL_ITEMS = 1_000_000
 PAGE_JOBS = 200

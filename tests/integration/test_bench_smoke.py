@@ -6,6 +6,7 @@ prints what docs/performance.md says it prints.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,8 @@ def test_fanout_prints_hub_ceiling_and_polling_figures() -> None:
     ):
         assert line in out, out
     assert "20 / 20" in out  # every viewer got every final state, even in a smoke run
+    samples = re.search(r"latency samples\s+([\d,]+)", out)
+    assert samples and int(samples[1].replace(",", "")) > 0, "the bench no longer reads the rows"
 
 
 def test_progress_overhead_prints_the_cost_of_advance() -> None:
