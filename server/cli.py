@@ -125,6 +125,8 @@ def cmd_run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         print(f"embedded Redis on {redis.url} (data in {redis.folder})", flush=True)
     try:
         settings = settings_from_env(env)
+        # honcho hands its first process PORT=5000 when PORT is unset: say where to listen.
+        env["HOST"], env["PORT"] = settings.host, str(settings.port)
         cmd_demo(args, env)
         print(f"jobdeck on {settings.base_url}  (Ctrl-C stops everything)", flush=True)
         procfile = Path(args.procfile)

@@ -256,3 +256,42 @@ def test_demo_passwords_sign_in(place: Place, jobdeck: Run) -> None:
     hashes = {row["email"]: row["password_hash"] for row in place.rows(users)}
     for _role, email, _label, password in lines:
         assert verify_password(hashes[email], password)
+
+
+@pytest.mark.slow
+def test_run_brings_everything_up_where_it_says_and_sigterm_stops_it(tmp_path: Path) -> None:
+    """`jobdeck run` (what `make run` calls) with no PORT: web, worker and an embedded Redis
+    answer on the default port; SIGTERM stops them all. On 127.0.0.2, so that a `make run` on
+    127.0.0.1:8000 does not get in the way."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "REDIS_URL", "BASE_URL")}
+    env.update(HOST="127.0.0.2", JOBDECK_VAR=str(tmp_path / "var"),
+               DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}")  # fmt: skip
+    jobdeck = Path(sys.executable).parent / "jobdeck"
+    run = subprocess.Popen([str(jobdeck), "run"], env=env, cwd=Path(__file__).parents[2],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)  # fmt: skip
+    try:
+        ready, deadline = None, time.monotonic() + 60
+        while ready is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen("http://127.0.0.2:8000/readyz", timeout=2) as answer:
+                    ready = answer.status
+            except OSError:
+                time.sleep(0.2)  # not up yet (or not ready: no worker heartbeat yet)
+        assert ready == 200, "web, worker and Redis were not all up on 127.0.0.2:8000 in 60 s"
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=30) in (0, 128 + signal.SIGTERM)  # stopped, not killed
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        output = run.communicate()[0]
+    assert "jobdeck on http://127.0.0.2:8000" in output, output
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert leftovers.stdout == "", f"still running after SIGTERM: {leftovers.stdout}"
