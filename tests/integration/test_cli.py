@@ -289,8 +289,12 @@ def test_run_brings_everything_up_where_it_says_and_sigterm_stops_it(tmp_path: P
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=30) in (0, 128 + signal.SIGTERM)  # stopped, not killed
     finally:
-        if run.poll() is None:
-            os.killpg(run.pid, signal.SIGKILL)
+        if run.poll() is None:  # a failed check: stop what it started, as SIGTERM does
+            run.send_signal(signal.SIGTERM)
+            try:
+                run.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(run.pid, signal.SIGKILL)
         output = run.communicate()[0]
     assert "jobdeck on http://127.0.0.2:8000" in output, output
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
