@@ -106,6 +106,17 @@ def worker(runtime):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+def superadmin(engine):  # type: ignore[no-untyped-def]
+    """Rosa Root, a Superadmin, as the owner of the jobs a test launches."""
+    from tasks.data.users import add_user
+    from tasks.jobs.model import Person
+
+    with engine.begin() as conn:
+        user = add_user(conn, "root@example.com", "Rosa Root", "superadmin")
+    return Person(user.id, user.name)
+
+
+@pytest.fixture
 def wait_for_job(store):  # type: ignore[no-untyped-def]
     """`wait_for_job(job_id, predicate)`: poll the job's record until `predicate(job)` holds
     (for what no page shows, such as a job nobody watches); fail after `timeout_s`."""

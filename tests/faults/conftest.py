@@ -12,11 +12,8 @@ from pathlib import Path
 import pytest
 from fault_kit import PrivatePostgres, WebProcess, Workers, kill
 from playwright.sync_api import Browser, expect, sync_playwright
-from sqlalchemy.engine import Engine
 
 from server.embedded_redis import free_port
-from tasks.data.users import add_user
-from tasks.jobs.model import Person
 
 
 @pytest.fixture
@@ -28,13 +25,6 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
     finally:
         for process in made.started:
             kill(process)
-
-
-@pytest.fixture
-def superadmin(engine: Engine) -> Person:
-    with engine.begin() as conn:
-        user = add_user(conn, "root@example.com", "Rosa Root", "superadmin")
-    return Person(user.id, user.name)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,14 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from fault_kit import PrivatePostgres, Workers, add_demo_courses, imported_users, users_csv
+from fault_kit import (
+    PrivatePostgres,
+    Workers,
+    add_demo_courses,
+    imported_users,
+    users_csv,
+    wait_until,
+)
 
 from tasks.actors.import_users import BATCH_ROWS
 from tasks.data.db import create_schema
@@ -32,14 +39,6 @@ def pg_runtime(postgres: PrivatePostgres, settings: Settings) -> Iterator[Runtim
     add_demo_courses(runtime.engine)
     yield runtime
     runtime.engine.dispose()
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(0.05)  # a polling interval
 
 
 @pytest.mark.slow

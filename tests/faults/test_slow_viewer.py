@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import uvicorn
-from fault_kit import WebProcess, open_raw_socket, sign_in_cookie, tcp_send_queue
+from fault_kit import WebProcess, open_raw_socket, sign_in_cookie, tcp_send_queue, wait_until
 from sqlalchemy.engine import Engine
 from websockets.sync.client import connect
 
@@ -99,14 +99,6 @@ def viewer_cookie(engine: Engine) -> Iterator[Callable[[str], str]]:
     with engine.begin() as conn:
         add_user(conn, EMAIL, "Vera Viewer", "superadmin", PASSWORD)
     yield lambda base_url: sign_in_cookie(base_url, EMAIL, PASSWORD)
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(0.05)  # a polling interval
 
 
 @pytest.mark.timeout(240)

@@ -4,13 +4,12 @@ the mail server is back, even when the worker holding them is killed meanwhile, 
 from __future__ import annotations
 
 import email
-import time
 from collections.abc import Callable
 
 import pytest
 import redis
 from aiosmtpd.controller import Controller
-from fault_kit import Mailbox, Workers, kill, users_csv
+from fault_kit import Mailbox, Workers, kill, users_csv, wait_until
 from sqlalchemy.engine import Engine
 
 from server.embedded_redis import free_port
@@ -22,14 +21,6 @@ from tasks.runtime import Runtime
 
 JOBS, WATCHERS = 3, 2
 MAIL_QUEUES = ("jobdeck-dramatiq:mail.msgs", "jobdeck-dramatiq:mail.DQ.msgs")
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(0.05)  # a polling interval
 
 
 @pytest.mark.slow

@@ -23,13 +23,6 @@ CATALOGUE = {
 
 
 @pytest.fixture
-def superadmin(engine: Engine) -> Person:
-    with engine.begin() as conn:
-        user = add_user(conn, "root@example.com", "Rosa Root", "superadmin")
-    return Person(user.id, user.name)
-
-
-@pytest.fixture
 def power_user(engine: Engine) -> Person:
     with engine.begin() as conn:
         user = add_user(conn, "pat@example.com", "Pat Power", "power_user")
