@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from people_kit import signed_in_people
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.testclient import TestClient
@@ -27,21 +28,7 @@ STRICT_REFERRER = {"no-referrer", "same-origin", "strict-origin", "strict-origin
 
 ROLES = {"super": "superadmin", "plain": "user"}
 
-
-@pytest.fixture
-def browsers(signed_in):  # type: ignore[no-untyped-def]
-    """Signed-in people by name (conftest's `people` hashes a password for each: slow)."""
-    return {name: signed_in(role, f"{name}@example.com") for name, role in ROLES.items()}
-
-
-@pytest.fixture
-def people(browsers):  # type: ignore[no-untyped-def]
-    return {name: user for name, (user, _headers) in browsers.items()}
-
-
-@pytest.fixture
-def headers(browsers):  # type: ignore[no-untyped-def]
-    return {name: browser for name, (_user, browser) in browsers.items()}
+cast, people, headers = signed_in_people(ROLES)
 
 
 def assert_security_headers(response) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-import pytest
+from people_kit import signed_in_people
 
 from tasks.jobs.model import Event, Job, Person, Status
 from tasks.jobs.store import JobError, new_job_id
@@ -20,21 +20,7 @@ ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&g
 
 ROLES = {"super": "superadmin", "power": "power_user"}
 
-
-@pytest.fixture
-def browsers(signed_in):  # type: ignore[no-untyped-def]
-    """Signed-in people by name (conftest's `people` hashes a password for each: slow)."""
-    return {name: signed_in(role, f"{name}@example.com") for name, role in ROLES.items()}
-
-
-@pytest.fixture
-def people(browsers):  # type: ignore[no-untyped-def]
-    return {name: user for name, (user, _headers) in browsers.items()}
-
-
-@pytest.fixture
-def headers(browsers):  # type: ignore[no-untyped-def]
-    return {name: browser for name, (_user, browser) in browsers.items()}
+cast, people, headers = signed_in_people(ROLES)
 
 
 def assert_inert(text: str, where: str) -> None:

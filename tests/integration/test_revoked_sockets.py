@@ -11,6 +11,7 @@ import time
 
 import pytest
 import redis
+from people_kit import signed_in_people
 from starlette.websockets import WebSocketDisconnect
 
 from tasks.data.users import update_user
@@ -23,21 +24,7 @@ WITHIN_S = 10
 
 ROLES = {"super": "superadmin", "super2": "superadmin", "power": "power_user"}
 
-
-@pytest.fixture
-def browsers(signed_in):  # type: ignore[no-untyped-def]
-    """Signed-in people by name (conftest's `people` hashes a password for each: slow)."""
-    return {name: signed_in(role, f"{name}@example.com") for name, role in ROLES.items()}
-
-
-@pytest.fixture
-def people(browsers):  # type: ignore[no-untyped-def]
-    return {name: user for name, (user, _headers) in browsers.items()}
-
-
-@pytest.fixture
-def headers(browsers):  # type: ignore[no-untyped-def]
-    return {name: browser for name, (_user, browser) in browsers.items()}
+cast, people, headers = signed_in_people(ROLES)
 
 
 def closed_code(ws) -> tuple[int, float]:  # type: ignore[no-untyped-def]
