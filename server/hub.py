@@ -48,6 +48,7 @@ from server.job_views import (
     render_recent,
     render_removed,
     render_row,
+    running_counts,
 )
 from server.metrics import HubMetrics
 from tasks.jobs import events
@@ -526,14 +527,8 @@ def _header_facts(
 ) -> tuple[dict[int, int], dict[str, set[int]]]:
     """One tick's header facts in one thread hop: running counts of the owners whose jobs
     changed status, and who watches each job that just ended."""
-    counts: dict[int, int] = {}
-    if owners:
-        counts = dict.fromkeys(owners, 0)
-        for job in store.get_many(store.active_ids()):
-            if job.owner.id in counts:
-                counts[job.owner.id] += 1
     watchers = {job.id: store.watchers(job.id) for job in ended}
-    return counts, watchers
+    return running_counts(store, owners), watchers
 
 
 class _Renderer:

@@ -7,6 +7,7 @@ open dialog, a focused button or the viewer's own *Notify me* state.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from server.rendering import env
@@ -49,9 +50,18 @@ def render_parts(context: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, s
     return parts
 
 
+def running_counts(store: JobStore, owner_ids: Iterable[int]) -> dict[int, int]:
+    """How many of each person's jobs have not ended yet (for the header indicator)."""
+    counts = dict.fromkeys(owner_ids, 0)
+    if counts:
+        for job in store.get_many(store.active_ids()):
+            if job.owner.id in counts:
+                counts[job.owner.id] += 1
+    return counts
+
+
 def running_count(store: JobStore, owner_id: int) -> int:
-    """How many of this person's jobs have not ended yet (for the header indicator)."""
-    return sum(1 for j in store.get_many(store.active_ids()) if j.owner.id == owner_id)
+    return running_counts(store, [owner_id])[owner_id]
 
 
 def header_state(store: JobStore, owner_id: int) -> dict[str, Any]:
