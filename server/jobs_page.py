@@ -106,12 +106,8 @@ async def errors_dialog(request: Request) -> Response:
     viewer = await require_admin(request)
     runtime = runtime_of(request)
     job = await run_in_threadpool(visible_job, runtime.store, viewer, request.path_params["id"])
-    raw = request.query_params.get("cursor", "0")
-    cursor = int(raw) if raw.isdigit() and len(raw) < 10 else 0
-    page = await run_in_threadpool(runtime.store.errors, job.id, cursor, 20)
-    html = env.get_template("jobs/_errors_dialog.html").render(
-        job=job, errors=page.items, cursor=cursor, next_cursor=page.cursor
-    )
+    listing = await run_in_threadpool(error_listing, runtime.store, job, request.query_params, 20)
+    html = env.get_template("jobs/_errors_dialog.html").render(job=job, **listing)
     return HTMLResponse(html)
 
 
