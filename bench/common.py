@@ -115,11 +115,13 @@ def make_superadmins(database_url: str, redis_url: str, secret_key: str, n: int)
 
 
 class WebProcess:
-    """One uvicorn process as in the Procfile (websockets-sansio, no per-message deflate)."""
+    """One uvicorn process as in the Procfile (HubProtocol, no per-message deflate). Its log
+    goes to `log`: a line per socket opened would drown the figures and cost the terminal."""
 
-    def __init__(self, env: dict[str, str], port: int) -> None:
+    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
         self.port = port
         self.env = env
+        self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -139,12 +141,14 @@ class WebProcess:
             "raise_nofile(); import uvicorn;"
             "uvicorn.run('server.app:create_app', factory=True, host='127.0.0.1',"
             f" port={self.port},"
-            " ws='websockets-sansio', ws_per_message_deflate=False, access_log=False,"
+            " ws='server.ws_protocol:HubProtocol', ws_per_message_deflate=False, access_log=False,"
             " log_level='warning', backlog=8192)"
         )
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **self.env}
-        )
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code], cwd=ROOT, env={**os.environ, **self.env},
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -153,7 +157,8 @@ class WebProcess:
             except httpx.HTTPError:
                 pass
             if self.process.poll() is not None:
-                raise SystemExit("the web process exited at start-up")
+                tail = self.log.read_text(errors="replace")[-3000:]
+                raise SystemExit(f"the web process exited at start-up:\n{tail}")
             time.sleep(0.1)
         raise SystemExit("the web process did not answer within 30 s")
 

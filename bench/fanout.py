@@ -302,7 +302,7 @@ def main(args: argparse.Namespace) -> None:
                                    min(args.viewers, 1000) or 1)  # fmt: skip
         cookie_file = root / "cookies.json"
         cookie_file.write_text(json.dumps(cookies))
-        web = WebProcess(env, port).start()
+        web = WebProcess(env, port, root / "web.log").start()
         try:
             hub = run_hub(args, root, web, redis_server.url, cookie_file)
             polling = run_polling(args, web, redis_server.url, cookies[0]) if args.jobs else None

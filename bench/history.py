@@ -104,7 +104,7 @@ def main(finished: int, errors: int, n: int, running: int) -> None:
         t = time.perf_counter()
         fill(redis_server.url, finished, errors, running)
         print(f"  store filled in {time.perf_counter() - t:.1f} s")
-        web = WebProcess(env, port).start()
+        web = WebProcess(env, port, root / "web.log").start()
         try:
             headers = {"cookie": cookie}
             with httpx.Client(base_url=web.base_url, headers=headers, timeout=120) as http:

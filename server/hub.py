@@ -51,6 +51,7 @@ from server.job_views import (
     running_counts,
 )
 from server.metrics import HubMetrics
+from server.ws_protocol import HubProtocol, encode_text, writer_of
 from tasks.jobs import events
 from tasks.jobs.model import Job
 from tasks.jobs.store import JobStore
@@ -104,6 +105,7 @@ class Socket:
     shows_list: bool
     inserts_new: bool
     flavour: Flavour = PAGE
+    writer: HubProtocol | None = None  # takes pre-encoded frames (server/ws_protocol.py)
     known: set[str] = field(default_factory=set)
     pending: dict[Key, str] = field(default_factory=dict)
     snapshotting: bool = False
@@ -112,9 +114,8 @@ class Socket:
     too_slow: bool = False
     coalesced: int = 0  # pending states replaced before they were sent (read by metrics)
     oldest_event_at: float | None = None  # publish time of the oldest unsent event (metrics)
-    ended: asyncio.Future[None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    ended: bool = False
+    task: asyncio.Task[Any] | None = None  # the endpoint's, while it serves the socket
 
     @property
     def views_all(self) -> bool:
@@ -139,8 +140,33 @@ class Socket:
         return frame
 
     def end(self) -> None:
-        if not self.ended.done():
-            self.ended.set_result(None)
+        """Stop serving this socket: its endpoint stops reading and finishes."""
+        if not self.ended:
+            self.ended = True
+            if self.task is not None:
+                self.task.cancel()
+
+
+class Outgoing:
+    """One frame for a group of sockets: its fragments, their text, and (for sockets served by
+    `HubProtocol`) the frame's bytes, encoded once for the whole group."""
+
+    __slots__ = ("items", "text", "_encoded")
+
+    def __init__(self, items: Items, text: str | None = None) -> None:
+        self.items = items
+        self.text = "".join(f for _, f in items) if text is None else text
+        self._encoded: bytes | None = None
+
+    @classmethod
+    def of(cls, text: str) -> Outgoing:
+        return cls([], text)
+
+    @property
+    def encoded(self) -> bytes:
+        if self._encoded is None:
+            self._encoded = encode_text(self.text)
+        return self._encoded
 
 
 @dataclass
@@ -328,7 +354,7 @@ class Hub:
         for job_id, change in changes.items():
             own_ids.setdefault(change.owner_id, []).append(job_id)
 
-        frames: dict[tuple[object, ...], tuple[str, Items]] = {}
+        frames: dict[tuple[object, ...], Outgoing] = {}
         targets = set(self.views_all) if changes else set()
         for user_id in [*own_ids, *user_items]:
             targets.update(self.by_user.get(user_id, ()))
@@ -342,28 +368,32 @@ class Hub:
             frame_key = (key, sock.viewer.id if mine else None)
             made = frames.get(frame_key)
             if made is None:
-                all_items = items + mine if mine else items
-                made = frames[frame_key] = ("".join(f for _, f in all_items), all_items)
-            self._deliver(sock, *made, published_at=oldest)
+                made = frames[frame_key] = Outgoing(items + mine if mine else items)
+            self._deliver(sock, made, published_at=oldest)
 
-    def _deliver(
-        self, sock: Socket, frame: str, items: Items, published_at: float | None = None
-    ) -> None:
-        if sock.ended.done():
+    def _deliver(self, sock: Socket, frame: Outgoing, published_at: float | None = None) -> None:
+        if sock.ended:
             return
         self.metrics.offered(sock, published_at)
         if sock.is_busy:
-            for key, fragment in items:
+            for key, fragment in frame.items:
                 sock.offer(key, fragment)
         else:
             self._send(sock, frame)
 
-    def _send(self, sock: Socket, frame: str) -> None:
-        """Send now, from the tick itself, when the socket's transport takes the frame at once
-        (the usual case: no task, no wake-up per frame). When the transport is full the send
-        goes on in a task, and until it is done later frames are merged into `pending`."""
-        self.metrics.frame_sent(sock, frame)
-        sending = sock.websocket.send_text(frame)
+    def _send(self, sock: Socket, frame: Outgoing) -> None:
+        """Send now, from the tick itself: the usual case, no task and no wake-up per frame.
+        A socket served by `HubProtocol` gets the bytes encoded once for its whole group. When
+        the transport is full, the rest goes on in a task, and until it is done later frames
+        are merged into `pending`."""
+        self.metrics.frame_sent(sock, frame.text)
+        if sock.writer is not None:
+            if not sock.writer.write_frame(frame.encoded):
+                sock.end()  # the client went away; its endpoint finishes
+            elif sock.writer.backed_up:
+                self._send_in_task(sock, self._write_later(sock, sock.writer))
+            return
+        sending = sock.websocket.send_text(frame.text)
         try:
             waits_for = sending.send(None)
         except StopIteration:
@@ -371,16 +401,35 @@ class Hub:
         except Exception:
             sock.end()  # the client went away; its endpoint finishes
             return
+        self._send_in_task(sock, self._send_later(sock, sending, waits_for))
+
+    def _send_in_task(self, sock: Socket, sending: Coroutine[Any, Any, None]) -> None:
         sock.sending_since = asyncio.get_running_loop().time()
-        sock.sender = asyncio.ensure_future(self._send_later(sock, sending, waits_for))
+        sock.sender = asyncio.ensure_future(sending)
         self.sending.add(sock)
+
+    async def _write_later(self, sock: Socket, writer: HubProtocol) -> None:
+        """Wait until the transport drains, then write what was merged meanwhile."""
+        try:
+            while not sock.ended:
+                await writer.drained()
+                if not sock.pending:
+                    return
+                sock.sending_since = asyncio.get_running_loop().time()
+                frame = Outgoing.of(sock.take_frame())
+                self.metrics.frame_sent(sock, frame.text)
+                if not writer.write_frame(frame.encoded):
+                    sock.end()
+        finally:
+            sock.sender = None
+            self.sending.discard(sock)
 
     async def _send_later(
         self, sock: Socket, sending: Coroutine[Any, Any, None], waits_for: Any
     ) -> None:
         try:
             await _finish(sending, waits_for)
-            while sock.pending and not sock.ended.done():
+            while sock.pending and not sock.ended:
                 sock.sending_since = asyncio.get_running_loop().time()
                 frame = sock.take_frame()
                 self.metrics.frame_sent(sock, frame)
@@ -448,7 +497,7 @@ class Hub:
         for key, fragment in newer.items():
             sock.offer(key, fragment)
         if sock.sender is None:  # else the send in progress sends `pending` when it is done
-            self._send(sock, sock.take_frame())
+            self._send(sock, Outgoing.of(sock.take_frame()))
 
     async def endpoint(self, websocket: WebSocket) -> None:
         viewer = await viewer_of(websocket)
@@ -474,18 +523,26 @@ class Hub:
         """Accept a socket whose viewer the caller has checked, and keep it current until it
         ends (the wallboard's endpoint calls this with its own viewer and flavour)."""
         await websocket.accept()
-        sock = Socket(websocket, viewer, tab, shows_list, inserts_new, flavour)
+        task = asyncio.current_task()
+        writer = writer_of(websocket.scope)
+        sock = Socket(websocket, viewer, tab, shows_list, inserts_new, flavour, writer, task=task)
         self._add(sock)
         log.info("socket opened", extra={"user_id": viewer.id, "tab": tab})
-        receiver = asyncio.create_task(self._drain(websocket))
         try:
             await self._send_snapshot(sock)
-            await asyncio.wait({sock.ended, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            # Reading (and ignoring) what the client sends notices when it goes away; the hub
+            # ends a socket it gives up on by cancelling this wait (`Socket.end`). No task of
+            # its own: an open socket keeps as little as it can (docs/performance.md).
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass
+        except asyncio.CancelledError:
+            if not sock.ended or (task is not None and task.uncancel()):
+                raise  # not the hub's doing: the server is stopping
         except (WebSocketDisconnect, RuntimeError, ConnectionError):
             pass  # the client went away: a normal end
         finally:
+            sock.task, sock.ended = None, True
             self._discard(sock)
-            receiver.cancel()
             if sock.sender is not None:
                 sock.sender.cancel()
             log.info("socket closed", extra={"user_id": viewer.id, "tab": tab})
@@ -494,14 +551,6 @@ class Hub:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CLOSE_TIMEOUT_S):
                     await websocket.close(code=1013, reason="too slow")
-
-    async def _drain(self, websocket: WebSocket) -> None:
-        """Read (and ignore) what the client sends, to notice when it goes away."""
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    return
 
 
 async def _finish(sending: Coroutine[Any, Any, None], waits_for: Any) -> None:

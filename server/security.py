@@ -6,10 +6,15 @@ request came to); anything else gets 403 before any endpoint runs. Every HTTP re
 Content-Security-Policy without inline script, frame-ancestors denied, nosniff and a strict
 referrer policy: `SecurityHeaders` wraps the whole app, outside Starlette's server-error
 middleware, so that a 500 carries them too.
+
+Both hand a WebSocket on by returning the inner app's awaitable instead of awaiting it: an open
+socket keeps its whole chain of ASGI frames for as long as it lives, and these two would add
+nothing to it but memory (docs/performance.md, memory per idle socket).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
@@ -61,16 +66,14 @@ class CrossSiteGuard:
             claimed = origin_of(referer) if referer else None
         return claimed is not None and claimed.lower() in self.allowed_origins(scope, headers)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            if not self.is_same_origin(scope):
-                await send({"type": "websocket.close", "code": 1008, "reason": "bad origin"})
-                return
-            await self.app(scope, receive, send)
-            return
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] == "websocket" and not self.is_same_origin(scope):
+            return send({"type": "websocket.close", "code": 1008, "reason": "bad origin"})
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self.check_http(scope, receive, send)
+
+    async def check_http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in SAFE_METHODS and not self.is_same_origin(scope):
             response = PlainTextResponse(
                 "This request did not come from this site's own pages.", status_code=403
@@ -87,11 +90,12 @@ class SecurityHeaders:
         self.app = app
         self.names = {name for name, _ in SECURITY_HEADERS}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self.add_headers(scope, receive, send)
 
+    async def add_headers(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 kept = [(k, v) for k, v in message.get("headers", []) if k not in self.names]

@@ -25,6 +25,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 from starlette.applications import Starlette
 
 from server.app import create_app
+from server.ws_protocol import HubProtocol
 from tasks.jobs.model import Event, InvalidTransition, Person
 from tasks.jobs.store import JobStore
 from tasks.settings import Settings
@@ -86,7 +87,7 @@ class ServedApp:
         app = create_app(dataclasses.replace(self.settings, base_url=self.base_url))
         config = uvicorn.Config(
             app,
-            ws="websockets-sansio",
+            ws=HubProtocol,
             ws_per_message_deflate=False,
             log_level="warning",
             timeout_graceful_shutdown=5,

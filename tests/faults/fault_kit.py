@@ -180,7 +180,7 @@ class WebProcess:
     def start(self, timeout_s: float = 30) -> WebProcess:
         args = [str(BIN / "uvicorn"), "server.app:create_app", "--factory"]
         args += ["--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
-        args += ["--ws", "websockets-sansio", "--ws-per-message-deflate", "false"]
+        args += ["--ws", "server.ws_protocol:HubProtocol", "--ws-per-message-deflate", "false"]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 args, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True

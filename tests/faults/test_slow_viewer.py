@@ -20,6 +20,7 @@ from websockets.sync.client import connect
 from server.app import create_app
 from server.embedded_redis import free_port
 from server.hub import SEND_TIMEOUT_S
+from server.ws_protocol import HubProtocol
 from tasks.data.users import add_user
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import JobStore, new_job_id
@@ -180,7 +181,7 @@ def test_the_hub_forgets_a_stalled_socket_even_though_its_close_frame_cannot_lea
     base_url = f"http://127.0.0.1:{port}"
     app = create_app(dataclasses.replace(settings, base_url=base_url))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            ws="websockets-sansio", ws_per_message_deflate=False)  # fmt: skip
+                            ws=HubProtocol, ws_per_message_deflate=False)  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

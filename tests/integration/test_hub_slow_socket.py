@@ -1,6 +1,7 @@
 """A viewer that stops reading, against the real server (uvicorn, real TCP back-pressure):
 it holds at most one pending fragment per (job, part), is dropped after SEND_TIMEOUT_S, and
-never holds up a viewer that reads."""
+never holds up a viewer that reads. Both ways the hub sends: pre-encoded frames written by
+`HubProtocol` (the Procfile's), and ASGI sends (any other server)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from websockets.sync.client import connect
 
 import server.hub
 from server.app import create_app
+from server.ws_protocol import HubProtocol
 from tasks.data.users import add_user
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import JobStore, new_job_id
@@ -28,13 +30,15 @@ PASSWORD = "correct horse battery"
 JOBS = 20
 
 
-@pytest.fixture
-def served(settings: Settings, runtime: object) -> Iterator[tuple[str, object]]:
+@pytest.fixture(params=[HubProtocol, "websockets-sansio"], ids=["pre-encoded", "asgi"])
+def served(
+    request: pytest.FixtureRequest, settings: Settings, runtime: object
+) -> Iterator[tuple[str, object]]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app = create_app(dataclasses.replace(settings, base_url=base_url))
-    config = uvicorn.Config(app, ws="websockets-sansio", ws_per_message_deflate=False,
+    config = uvicorn.Config(app, ws=request.param, ws_per_message_deflate=False,
                             log_level="warning", timeout_graceful_shutdown=5)  # fmt: skip
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
