@@ -15,7 +15,7 @@ import redis
 from starlette.requests import HTTPConnection
 
 from tasks.data.passwords import verify_password
-from tasks.data.users import User, find_user, get_user, get_users
+from tasks.data.users import User, active_roles, find_user, get_user
 from tasks.runtime import Runtime
 
 SESSION_TTL_S = 14 * 24 * 3600
@@ -135,20 +135,14 @@ class Sessions:
         viewers = list(viewers)
         if not viewers:
             return set()
-        pipe = self.redis.pipeline(transaction=False)
-        for viewer in viewers:
-            pipe.get(self._key("session", viewer.session_id))
-        owners = pipe.execute()
+        session_key = self._key("session", "")
+        owners = self.redis.mget([session_key + viewer.session_id for viewer in viewers])
         with self.runtime.engine.connect() as conn:
-            now = get_users(conn, {viewer.id for viewer in viewers})
+            roles = active_roles(conn, {viewer.id for viewer in viewers})
         return {
             viewer.session_id
             for viewer, owner in zip(viewers, owners, strict=True)
-            if owner is None
-            or int(owner) != viewer.id
-            or viewer.id not in now
-            or not now[viewer.id].is_active
-            or now[viewer.id].role != viewer.user.role
+            if owner is None or int(owner) != viewer.id or roles.get(viewer.id) != viewer.role
         }
 
 

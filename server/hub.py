@@ -36,6 +36,7 @@ import redis.asyncio as aioredis
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from uvicorn.protocols.utils import ClientDisconnected
 
 from server import revocation
 from server.access import viewer_of
@@ -97,7 +98,7 @@ PAGE = Flavour(
 )
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # slots: thousands of them, each open for hours
 class Socket:
     websocket: WebSocket
     viewer: Watcher
@@ -116,13 +117,17 @@ class Socket:
     oldest_event_at: float | None = None  # publish time of the oldest unsent event (metrics)
     ended: bool = False
     task: asyncio.Task[Any] | None = None  # the endpoint's, while it serves the socket
+    # Fixed for the socket's life (a viewer whose role changes is disconnected), and read for
+    # every socket on every tick: kept rather than asked of the viewer each time.
+    user_id: int = field(init=False)
+    views_all: bool = field(init=False)
 
-    @property
-    def views_all(self) -> bool:
-        return self.viewer.sees_every_job and self.tab == "all"
+    def __post_init__(self) -> None:
+        self.user_id = self.viewer.id
+        self.views_all = self.viewer.sees_every_job and self.tab == "all"
 
     def sees(self, owner_id: int) -> bool:
-        return owner_id == self.viewer.id or self.views_all
+        return owner_id == self.user_id or self.views_all
 
     @property
     def is_busy(self) -> bool:
@@ -220,18 +225,18 @@ class Hub:
 
     def _add(self, sock: Socket) -> None:
         self.sockets.add(sock)
-        self.by_user.setdefault(sock.viewer.id, set()).add(sock)
+        self.by_user.setdefault(sock.user_id, set()).add(sock)
         if sock.views_all:
             self.views_all.add(sock)
 
     def _discard(self, sock: Socket) -> None:
         self.sockets.discard(sock)
         self.views_all.discard(sock)
-        mine = self.by_user.get(sock.viewer.id)
+        mine = self.by_user.get(sock.user_id)
         if mine is not None:
             mine.discard(sock)
             if not mine:
-                del self.by_user[sock.viewer.id]
+                del self.by_user[sock.user_id]
 
     # -- Redis side: O(1) per event --------------------------------------------------------
 
@@ -360,12 +365,12 @@ class Hub:
             targets.update(self.by_user.get(user_id, ()))
         oldest = min((c.published_at for c in changes.values() if c.published_at), default=None)
         for sock in targets:
-            ids = all_ids if sock.views_all else own_ids.get(sock.viewer.id, [])
+            ids = all_ids if sock.views_all else own_ids.get(sock.user_id, [])
             key, items = renderer.for_socket(sock, ids)
-            mine = user_items.get(sock.viewer.id) if sock.flavour.has_header else None
+            mine = user_items.get(sock.user_id) if sock.flavour.has_header else None
             if not items and not mine:
                 continue
-            frame_key = (key, sock.viewer.id if mine else None)
+            frame_key = (key, sock.user_id if mine else None)
             made = frames.get(frame_key)
             if made is None:
                 made = frames[frame_key] = Outgoing(items + mine if mine else items)
@@ -388,10 +393,11 @@ class Hub:
         are merged into `pending`."""
         self.metrics.frame_sent(sock, frame.text)
         if sock.writer is not None:
-            if not sock.writer.write_frame(frame.encoded):
+            try:
+                if not sock.writer.write_frame(frame.encoded):
+                    self._send_in_task(sock, self._write_later(sock, sock.writer))
+            except ClientDisconnected:
                 sock.end()  # the client went away; its endpoint finishes
-            elif sock.writer.backed_up:
-                self._send_in_task(sock, self._write_later(sock, sock.writer))
             return
         sending = sock.websocket.send_text(frame.text)
         try:
@@ -418,8 +424,9 @@ class Hub:
                 sock.sending_since = asyncio.get_running_loop().time()
                 frame = Outgoing.of(sock.take_frame())
                 self.metrics.frame_sent(sock, frame.text)
-                if not writer.write_frame(frame.encoded):
-                    sock.end()
+                writer.write_frame(frame.encoded)
+        except ClientDisconnected:
+            sock.end()
         finally:
             sock.sender = None
             self.sending.discard(sock)
@@ -624,10 +631,13 @@ class _Renderer:
         """The list items for this socket, shared by every socket with the same key."""
         if not ids:
             return (), []
-        scope: object = "all" if sock.views_all else sock.viewer.id
+        scope: object = "all" if sock.views_all else sock.user_id
         if sock.shows_list:
             visible = self.ids if sock.views_all else set(ids)
-            unknown = frozenset(visible.difference(sock.known, self.removed))
+            if visible <= sock.known:  # the usual case: no job is new to this socket
+                unknown: frozenset[str] = frozenset()
+            else:
+                unknown = frozenset(visible.difference(sock.known, self.removed))
             key: tuple[object, ...] = (sock.flavour, scope, True, sock.inserts_new, unknown)
         else:
             unknown = frozenset()

@@ -22,6 +22,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
@@ -60,16 +61,14 @@ class HubProtocol(WebSocketsSansIOProtocol):
     # -- for the hub ---------------------------------------------------------------------------
 
     def write_frame(self, frame: bytes) -> bool:
-        """Write one frame made by `encode_text()`; False when the socket takes no more."""
+        """Write one frame made by `encode_text()`. Whether the transport takes more at once:
+        False when it holds more than its high-water mark (the client is not keeping up), and
+        the next frame should wait for `drained()`. ClientDisconnected when the socket is
+        closing or gone."""
         if self.close_sent or self.disconnected or self.transport.is_closing():
-            return False
+            raise ClientDisconnected
         self.transport.write(frame)
-        return True
-
-    @property
-    def backed_up(self) -> bool:
-        """The transport holds more than its high-water mark: the client is not keeping up."""
-        return not self.writable.is_set()
+        return self.writable.is_set()
 
     async def drained(self) -> None:
         """Until the transport is back under its low-water mark (or the socket is gone)."""
