@@ -78,16 +78,21 @@ class HubMetrics(Collector):
 
     def frame_sent(self, sock: Measured, frame: str) -> None:
         """`frame` is being handed to `sock`'s connection."""
-        self.frames += 1
-        self.bytes += len(frame) if frame.isascii() else len(frame.encode())
         if sock.coalesced:
             self.coalesced += sock.coalesced
             sock.coalesced = 0
         published_at, sock.oldest_event_at = sock.oldest_event_at, None
-        if published_at is not None:
+        self.frames_sent(1, frame, published_at)
+
+    def frames_sent(self, count: int, frame: str, published_at: float | None) -> None:
+        """`frame` is being handed to `count` sockets that had nothing pending: what a tick
+        writes to a whole group, counted once."""
+        self.frames += count
+        self.bytes += count * (len(frame) if frame.isascii() else len(frame.encode()))
+        if published_at is not None and count:
             lag = max(0.0, time.time() - published_at)
-            self.lag_buckets[bisect_left(LAG_BUCKETS_S, lag)] += 1
-            self.lag_sum += lag
+            self.lag_buckets[bisect_left(LAG_BUCKETS_S, lag)] += count
+            self.lag_sum += count * lag
 
     def collect(self) -> Iterable[Metric]:
         yield CounterMetricFamily("jobdeck_frames_sent", "WebSocket frames sent", self.frames)
