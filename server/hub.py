@@ -372,11 +372,11 @@ class Hub:
             mine = user_items.get(sock.user_id) if sock.flavour.has_header else None
             if not items and not mine:
                 continue
-            frame_key = (key, sock.user_id if mine else None)
+            frame_key = (key, sock.user_id) if mine else key
             made = frames.get(frame_key)
             if made is None:
                 made = frames[frame_key] = Outgoing(items + mine if mine else items)
-            if sock.writer is None or sock.is_busy or sock.ended:
+            if sock.writer is None or sock.sender or sock.snapshotting or sock.ended:
                 self._deliver(sock, made, published_at=oldest)
             else:
                 made.writers.append((sock, sock.writer))

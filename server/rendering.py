@@ -13,6 +13,9 @@ import web
 
 templates = Jinja2Templates(directory=str(web.TEMPLATES))
 env = templates.env
+# Templates are read once per process: without this, every render (each fragment of each job on
+# every tick, each row of a page) would first stat its file to see whether it changed.
+env.auto_reload = False
 
 
 def iso(timestamp: float | None) -> str:
