@@ -130,3 +130,36 @@ def test_a_viewer_that_stops_reading_is_dropped_and_never_holds_up_the_others(
         while f"{done:,} / 1,000,000".encode() not in fast.recv(timeout=30, decode=False):
             pass
     slow.close()
+
+
+def test_the_procfile_server_takes_pre_encoded_frames_and_lets_the_handshake_go(
+    served: tuple[str, object], engine: Engine, store: JobStore, request: pytest.FixtureRequest
+) -> None:
+    base_url, app = served
+    hub = app.state.hub  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        user = add_user(conn, "ada@example.com", "Ada", "superadmin", PASSWORD)
+    cookie = sign_in(base_url, user.email)
+    with connect(base_url.replace("http", "ws") + "/ws/jobs?tab=all", origin=base_url,  # type: ignore[arg-type]
+                 additional_headers={"cookie": cookie}) as ws:  # fmt: skip
+        ws.recv(timeout=10)  # the snapshot: the socket is being served
+        (sock,) = hub.sockets
+        if "pre-encoded" in request.node.callspec.id:
+            assert isinstance(sock.writer, HubProtocol)
+            assert not hasattr(sock.writer, "request") and not hasattr(sock.writer, "response")
+        else:
+            assert sock.writer is None  # another server: frames go through ASGI
+        job = store.create(Job(new_job_id(), "import_users", "Import Zoë", Person(user.id, "Ada"),
+                               time.time(), total=10))  # fmt: skip
+        store.transition(job.id, Event.START, at=time.time())
+        store.flush(job.id, {"done": "7"})
+        while "7 / 10 items" not in ws.recv(timeout=10):
+            pass  # each frame decodes as UTF-8 text, Zoë included
+        ws.send("ignored")  # what a client sends is read and ignored
+        store.flush(job.id, {"done": "8"})
+        while "8 / 10 items" not in ws.recv(timeout=10):
+            pass
+    deadline = time.monotonic() + 10
+    while hub.sockets and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not hub.sockets, "the hub still serves a socket its client closed"
