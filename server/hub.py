@@ -7,10 +7,11 @@ every job; each user's own sockets), so an event never scans the sockets.
 Cost model: an event costs O(1): it decodes, drops a stale `seq`, and keeps only the latest
 state of its job for the next tick. Once per tick (`HUB_TICK_MS`) each changed job's fragments
 are rendered once per flavour of socket (the page's, the wallboard's), one frame is built per
-group of sockets that should receive the same thing
-(usually one for all of View All), and the same string is sent to every socket of the group,
-from the tick itself when the socket's transport takes it at once. So the work grows with
-viewers × ticks, not viewers × events (docs/performance.md).
+group of sockets that should receive the same thing (usually one for all of View All), and
+the same frame goes to every socket of the group from the tick itself: under the Procfile's
+server (`server.ws_protocol.HubProtocol`) as bytes encoded once and written to each transport,
+under any other through ASGI. So the work grows with viewers × ticks, not viewers × events
+(docs/performance.md).
 
 Slow and dead sockets: a socket gets at most one frame per tick. While a socket is still busy
 sending, what it should get next is merged into its pending fragments, at most one per (job,
@@ -376,7 +377,7 @@ class Hub:
             made = frames.get(frame_key)
             if made is None:
                 made = frames[frame_key] = Outgoing(items + mine if mine else items)
-            if sock.writer is None or sock.sender or sock.snapshotting or sock.ended:
+            if sock.writer is None or sock.is_busy or sock.ended:
                 self._deliver(sock, made, published_at=oldest)
             else:
                 made.writers.append((sock, sock.writer))
@@ -390,12 +391,15 @@ class Hub:
             return
         data = frame.encoded
         for sock, writer in frame.writers:
-            try:
-                if not writer.write_frame(data):
-                    self._send_in_task(sock, self._write_later(sock, writer))
-            except ClientDisconnected:
-                sock.end()  # the client went away; its endpoint finishes
+            self._write(sock, writer, data)
         self.metrics.frames_sent(len(frame.writers), frame.text, published_at)
+
+    def _write(self, sock: Socket, writer: HubProtocol, data: bytes) -> None:
+        try:
+            if not writer.write_frame(data):  # the transport is full: later frames wait
+                self._send_in_task(sock, self._write_later(sock, writer))
+        except ClientDisconnected:
+            sock.end()  # the client went away; its endpoint finishes
 
     def _deliver(self, sock: Socket, frame: Outgoing, published_at: float | None = None) -> None:
         if sock.ended:
@@ -414,11 +418,7 @@ class Hub:
         are merged into `pending`."""
         self.metrics.frame_sent(sock, frame.text)
         if sock.writer is not None:
-            try:
-                if not sock.writer.write_frame(frame.encoded):
-                    self._send_in_task(sock, self._write_later(sock, sock.writer))
-            except ClientDisconnected:
-                sock.end()  # the client went away; its endpoint finishes
+            self._write(sock, sock.writer, frame.encoded)
             return
         sending = sock.websocket.send_text(frame.text)
         try:
