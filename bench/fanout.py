@@ -50,9 +50,9 @@ from common import (
 
 # A state fragment is under 1 KB: the bound keeps a miss from scanning the rest of the frame.
 STATE = re.compile(
-    rb'id="job-([0-9a-f]{16})-state".{0,1500}?<span>([\d,]+) / [\d,?]+ items</span>', re.DOTALL
+    rb'id="j([0-9a-f]{16})s".{0,1500}?<span>([\d,]+) / [\d,?]+ items</span>', re.DOTALL
 )
-FINAL = re.compile(rb'id="job-([0-9a-f]{16})-state" class="job-state status-completed"')
+FINAL = re.compile(rb'id="j([0-9a-f]{16})s" class="job-state status-completed"')
 TOTAL_ITEMS = 1_000_000
 PAGE_JOBS = 200
 POLL_EVERY_S = 2.5

@@ -1,8 +1,10 @@
-"""How a job is drawn: one function for the whole row, one for the parts that live updates swap.
+"""How a job is drawn: one function for the whole row, one for the part that live updates swap.
 
-The page, the htmx responses and the hub all call these. Parts carry their own ids
-(`job-{id}-state`, `-errors`, `-actions`, `-notify`), so a push swaps only them and never an
-open dialog, a focused button or the viewer's own *Notify me* state.
+The page, the htmx responses and the hub all call these. Ids are short because the View All
+page repeats them 200 times: the row is `j{id}`, its heading `j{id}d` and its state `j{id}s`.
+A push swaps only the state (status, bar, numbers, error count); the row's buttons are drawn
+in the browser from that state (web/static/jobdeck.js), so a push never replaces an open
+dialog, a focused button or the viewer's own *Notify me* state.
 """
 
 from __future__ import annotations
@@ -16,12 +18,6 @@ from tasks.jobs.store import JobStore
 
 RECENT = 5
 OUTCOMES = {Status.COMPLETED: "completed", Status.FAILED: "failed", Status.ABORTED: "was aborted"}
-
-PART_TEMPLATES = {
-    "state": "jobs/_state.html",
-    "errors": "jobs/_errors_badge.html",
-    "actions": "jobs/_actions.html",
-}
 
 
 def job_context(job: Job, at: float, retention_s: float, stalled_after_s: float) -> dict[str, Any]:
@@ -44,10 +40,9 @@ def render_row(context: dict[str, Any], is_watching: bool, upsert: bool = False)
 
 
 def render_parts(context: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, str]:
-    parts = {kind: env.get_template(PART_TEMPLATES[kind]).render(**context) for kind in kinds}
-    if "actions" in kinds and context["job"].is_final:
-        parts["notify"] = f'<span id="job-{context["job"].id}-notify"></span>'
-    return parts
+    """Whatever changed (`kinds`: state, errors, actions), the page swaps only the state: it
+    carries the error count and the status that the row's buttons are drawn from."""
+    return {"state": env.get_template("jobs/_state.html").render(**context)} if kinds else {}
 
 
 def running_counts(store: JobStore, owner_ids: Iterable[int]) -> dict[int, int]:
@@ -87,7 +82,7 @@ def render_notice(job: Job) -> str:
 
 def render_removed(job_id: str) -> str:
     return (
-        f'<div id="job-{job_id}" hx-swap-oob="delete"></div>'
+        f'<div id="j{job_id}" hx-swap-oob="delete"></div>'
         f'<div id="recent-{job_id}" hx-swap-oob="delete"></div>'
     )
 

@@ -70,7 +70,7 @@ def test_detail_page_shows_the_audit_and_stays_live(  # type: ignore[no-untyped-
     page.get_by_role("dialog", name="Abort this job?").get_by_role(
         "button", name="Abort job"
     ).click()
-    expect(page.locator(f"#job-{job.id}-state .status-word")).to_have_text("Stopping…")
+    expect(page.locator(f"#j{job.id}s .status-word")).to_have_text("Stopping…")
 
     page.reload()
     expect(rows).to_have_count(4)

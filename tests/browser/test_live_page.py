@@ -272,7 +272,7 @@ def test_superadmin_watches_another_superadmins_import_live(
         expect(dialog.get_by_role("row").filter(has=cell)).to_contain_text(
             re.compile(REASONS[kind])
         )
-    job_id = (row.get_attribute("id") or "").removeprefix("job-")
+    job_id = (row.get_attribute("id") or "").removeprefix("j")
     download = dialog.get_by_role("link", name="Download errors as CSV")
     expect(download).to_have_attribute("href", f"/api/jobs/{job_id}/errors.csv")
     csv_text = sam.request.get(live_server.url(f"/api/jobs/{job_id}/errors.csv")).text()

@@ -36,8 +36,8 @@ def test_new_job_reaches_owner_and_superadmins_on_view_all(app, client, headers,
         wait_for_hub(app)
         job = new_job(store, people["power"], "Import users from team.csv (10 rows)")
         for ws in (super_ws, power_ws):
-            frame = receive_until(ws, f'id="job-{job.id}"')
-            assert f'id="job-{job.id}"' in frame
+            frame = receive_until(ws, f'id="j{job.id}"')
+            assert f'id="j{job.id}"' in frame
             assert "Import users from team.csv" in frame
             assert 'role="progressbar"' in frame
 
@@ -49,7 +49,7 @@ def test_power_user_socket_never_carries_other_jobs(app, client, headers, people
         store.transition(secret.id, Event.START, at=time.time())
         own = new_job(store, people["power"], "Import users from mine.csv (10 rows)")
         frames = [power_ws.receive_text()]
-        while f'id="job-{own.id}"' not in frames[-1]:
+        while f'id="j{own.id}"' not in frames[-1]:
             frames.append(power_ws.receive_text())
         assert own.id in frames[-1]
         frame = "".join(frames)
@@ -61,8 +61,8 @@ def test_socket_gets_current_state_on_connect(app, client, headers, people, stor
     store.transition(job.id, Event.START, at=time.time())
     store.flush(job.id, {"done": "7"})
     with client.websocket_connect("/ws/jobs?tab=mine", headers=headers["super"]) as ws:
-        frame = receive_until(ws, f'id="job-{job.id}-state"')
-    assert f'id="job-{job.id}-state"' in frame
+        frame = receive_until(ws, f'id="j{job.id}s"')
+    assert f'id="j{job.id}s"' in frame
     assert 'aria-valuenow="70"' in frame
 
 
@@ -117,7 +117,7 @@ def test_header_socket_counts_my_running_jobs_and_lists_them(app, client, header
         job = new_job(store, people["power"], "Import users from header.csv (10 rows)")
         frame = receive_until(ws, "1 running")
         assert f'id="recent-{job.id}"' in frame
-        assert f'id="job-{job.id}-state"' not in frame  # no list on this page: no row parts
+        assert f'id="j{job.id}s"' not in frame  # no list on this page: no row parts
         store.transition(job.id, Event.START, at=time.time())
         store.transition(job.id, Event.COMPLETE, at=time.time())
         assert "0 running" in receive_until(ws, "Completed")

@@ -99,7 +99,7 @@ def test_detail_page_shows_every_field_and_the_audit(client, headers, people, st
     assert job_id in html and "import_users" in html and "on_existing" in html
     assert audit_rows(html) == [("Pat Power", "Launched the job"), ("Sue Super", "Aborted the job")]
     assert "<caption>Who did what with this job</caption>" in html
-    assert f'id="job-{job_id}-state"' in html, "the live parts carry the row's ids"
+    assert f'id="j{job_id}s"' in html, "the live parts carry the row's ids"
 
 
 def test_power_user_gets_404_for_another_persons_job_and_superadmin_sees_it(  # type: ignore[no-untyped-def]
@@ -190,11 +190,11 @@ def test_a_socket_that_inserts_no_rows_still_gets_updates_of_known_jobs(  # type
     job = new_job(store, people["power"])
     url = "/ws/jobs?tab=mine&list=1&insert=0"
     with client.websocket_connect(url, headers=headers["power"]) as ws:
-        while f'id="job-{job.id}-state"' not in ws.receive_text():
+        while f'id="j{job.id}s"' not in ws.receive_text():
             pass
         store.transition(job.id, Event.START, at=time.time())
         store.flush(job.id, {"done": "7"})
         while 'aria-valuenow="70"' not in (frame := ws.receive_text()):
             pass
-    assert f'id="job-{job.id}-state"' in frame
-    assert f'<article id="job-{job.id}"' not in frame, "no row is inserted"
+    assert f'id="j{job.id}s"' in frame
+    assert f'<article id="j{job.id}"' not in frame, "no row is inserted"

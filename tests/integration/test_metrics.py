@@ -85,7 +85,7 @@ def test_states_replaced_before_a_tick_are_counted_as_coalesced(  # type: ignore
     store.transition(job.id, Event.START, at=time.time())
     with TestClient(slow_ticks) as client:
         with client.websocket_connect("/ws/jobs?tab=mine", headers=headers["power"]) as ws:
-            while f'id="job-{job.id}-state"' not in ws.receive_text():
+            while f'id="j{job.id}s"' not in ws.receive_text():
                 pass  # the snapshot
             for done in range(1, 6):
                 store.flush(job.id, {"done": str(done)})

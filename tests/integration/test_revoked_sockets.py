@@ -90,5 +90,5 @@ def test_other_users_sockets_stay_open(app, client, headers, people, engine, sto
             Job(id=new_job_id(), kind="import_users", description="Import users from after.csv",
                 owner=Person(people["super2"].id, people["super2"].name), created_at=time.time())
         )  # fmt: skip
-        while f'id="job-{job.id}"' not in kept.receive_text():
+        while f'id="j{job.id}"' not in kept.receive_text():
             pass
