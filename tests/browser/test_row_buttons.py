@@ -1,9 +1,11 @@
-"""A row's buttons in Chromium: not sent with the row, they are drawn by jobdeck.js from the
-page's <template> by the job's status and error count, after every push, without replacing a
-button that is already there (its focus, a pressed Notify me)."""
+"""What jobdeck.js draws in a row, in Chromium. The buttons: not sent with the row, they are
+drawn from the page's <template> by the job's status and error count, after every push, without
+replacing a button that is already there (its focus, a pressed Notify me). The clock: sent with
+the running time it had, it counts on between pushes."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -66,3 +68,17 @@ def test_buttons_follow_the_status_and_the_count_in_place(  # type: ignore[no-un
     store.transition(job.id, Event.CONFIRM_ABORT, at=time.time())
     expect_buttons(row, ["2 errors: show details", "Remove job from the list"])
     expect(row.get_by_role("button", name="2 errors: show details")).to_be_focused()
+
+
+def test_the_clock_counts_on_from_the_running_time_it_was_sent(  # type: ignore[no-untyped-def]
+    live_server, page: Page, sign_in: Callable[..., None], pat: User, store: JobStore
+) -> None:
+    job = store.create(Job(new_job_id(), "import_users", DESCRIPTION, Person(pat.id, pat.name),
+                           time.time(), total=100))  # fmt: skip
+    store.transition(job.id, Event.START, at=time.time() - 3600)  # started an hour ago
+    sign_in(page, live_server.base_url, pat.email, PASSWORD)
+    page.goto(live_server.url("/admin/background-jobs"))
+    row = page.get_by_role("article", name=DESCRIPTION, exact=True)
+    clock = row.get_by_text(re.compile(r"^\s*Running time:\s+1:00:\d\d\s*$"))
+    expect(clock).to_be_visible()
+    expect(clock).not_to_have_text(clock.inner_text())  # no push since: the page counted

@@ -74,7 +74,6 @@
   }
 
   // Bars, local times and the running-time counters, redrawn after every swap.
-  var serverOffset = 0;
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function duration(s) {
     s = Math.max(0, Math.floor(s));
@@ -95,13 +94,19 @@
         : d.toLocaleDateString() + " " + d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
       t.title = d.toString();
     });
-    var now = root.querySelector("[data-server-now]");
-    if (now) serverOffset = parseFloat(now.getAttribute("data-server-now")) - Date.now() / 1000;
+    // A clock comes with the running time it had when the server drew it, and counts on from
+    // the moment it arrived: no timestamps, and no offset between the two machines' clocks.
+    var now = Date.now() / 1000;
+    root.querySelectorAll(".clock[data-running-s]").forEach(function (clock) {
+      if (clock.startedAt === undefined) {
+        clock.startedAt = now - parseFloat(clock.getAttribute("data-running-s"));
+      }
+    });
   }
   function tick() {
-    var now = Date.now() / 1000 + serverOffset;
+    var now = Date.now() / 1000;
     document.querySelectorAll(".clock[data-ticking]").forEach(function (clock) {
-      clock.textContent = duration(now - parseFloat(clock.getAttribute("data-started")));
+      if (clock.startedAt !== undefined) clock.textContent = duration(now - clock.startedAt);
     });
   }
   setInterval(tick, 1000);
