@@ -11,9 +11,10 @@ from uvicorn's own protocol, both measured by `bench/fanout.py` (docs/performanc
   masked, so the bytes are the same for every socket. Everything else (accept, close, pings,
   what the client sends) goes through ASGI as before; an app served without this protocol (the
   test client, another server) finds no extension and sends through ASGI.
-- **Less memory per idle socket.** The handshake's request and response (with their headers)
-  are let go once the socket is accepted, and the inbox and the writable flag are small
-  objects instead of an `asyncio.Queue` and an `asyncio.Event` (four deques between them).
+- **Less memory per idle socket.** uvicorn keeps the handshake's request and response for the
+  connection's life; this drops both once the socket is accepted (the response and its
+  headers go; `websockets`' parser still holds the request). The inbox and the writable flag
+  are small objects instead of an `asyncio.Queue` and an `asyncio.Event` (four deques).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class HubProtocol(WebSocketsSansIOProtocol):
     async def send(self, message: Any) -> None:
         await super().send(message)
         if message["type"] == "websocket.accept":
-            del self.request  # the handshake is over: its headers are not needed any more
+            del self.request  # the handshake is over: nothing reads them any more
             del self.response
 
     # -- for the hub ---------------------------------------------------------------------------
