@@ -32,17 +32,10 @@ class SignInRefused(Exception):
         self.message = message
 
 
-Access = tuple[str, int, str]  # (session id, user id, role): what a page or socket was opened with
-
-
 @dataclass(frozen=True)
 class Viewer:
     user: User
     session_id: str
-
-    @property
-    def access(self) -> Access:
-        return (self.session_id, self.user.id, self.user.role)
 
     @property
     def id(self) -> int:
@@ -135,21 +128,21 @@ class Sessions:
             return None
         return Viewer(user, session_id)
 
-    def revoked(self, accesses: Iterable[Access]) -> set[Access]:
-        """Those of `accesses` that no longer give what they gave at sign-in: the session
-        ended, or its user is gone, inactive or has another role now. One Redis round trip and
-        one query, however many."""
-        accesses = list(accesses)
-        if not accesses:
+    def revoked(self, viewers: Iterable[Viewer]) -> set[str]:
+        """The session ids among `viewers` that no longer give what they gave at sign-in: the
+        session ended, or its user is gone, inactive or has another role now. One Redis round
+        trip and one query, however many viewers."""
+        viewers = list(viewers)
+        if not viewers:
             return set()
         session_key = self._key("session", "")
-        owners = self.redis.mget([session_key + session_id for session_id, _, _ in accesses])
+        owners = self.redis.mget([session_key + viewer.session_id for viewer in viewers])
         with self.runtime.engine.connect() as conn:
-            roles = active_roles(conn, {user_id for _, user_id, _ in accesses})
+            roles = active_roles(conn, {viewer.id for viewer in viewers})
         return {
-            (session_id, user_id, role)
-            for (session_id, user_id, role), owner in zip(accesses, owners, strict=True)
-            if owner is None or int(owner) != user_id or roles.get(user_id) != role
+            viewer.session_id
+            for viewer, owner in zip(viewers, owners, strict=True)
+            if owner is None or int(owner) != viewer.id or roles.get(viewer.id) != viewer.role
         }
 
 

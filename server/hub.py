@@ -41,7 +41,6 @@ from uvicorn.protocols.utils import ClientDisconnected
 
 from server import revocation
 from server.access import viewer_of
-from server.auth import Access, Viewer
 from server.job_views import (
     header_state,
     job_context,
@@ -196,9 +195,6 @@ class Hub:
         self.sockets: set[Socket] = set()
         self.views_all: set[Socket] = set()  # Superadmins on View All, wall screens
         self.by_user: dict[int, set[Socket]] = {}
-        # The people's sockets by what they were opened with, for the access re-check
-        # (server/revocation.py): it reads these keys, not every socket, its viewer and user.
-        self.people: dict[Access, set[Socket]] = {}
         self.last: dict[str, Job] = {}
         self.changes: dict[str, Change] = {}
         self.sending: set[Socket] = set()  # sockets whose transport is full: a send waits
@@ -235,8 +231,6 @@ class Hub:
         self.by_user.setdefault(sock.user_id, set()).add(sock)
         if sock.views_all:
             self.views_all.add(sock)
-        if isinstance(sock.viewer, Viewer):  # wall screens are revoked on their own terms
-            self.people.setdefault(sock.viewer.access, set()).add(sock)
 
     def _discard(self, sock: Socket) -> None:
         self.sockets.discard(sock)
@@ -246,12 +240,6 @@ class Hub:
             mine.discard(sock)
             if not mine:
                 del self.by_user[sock.user_id]
-        if isinstance(sock.viewer, Viewer):
-            same = self.people.get(sock.viewer.access)
-            if same is not None:
-                same.discard(sock)
-                if not same:
-                    del self.people[sock.viewer.access]
 
     # -- Redis side: O(1) per event --------------------------------------------------------
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
 
-from server.auth import Sessions
+from server.auth import Sessions, Viewer
 
 if TYPE_CHECKING:
     from server.hub import Hub
@@ -30,8 +30,10 @@ RECHECK_S = 1.0
 
 async def close_revoked(hub: Hub, sessions: Sessions) -> int:
     """Close every socket whose viewer's access changed; how many were closed."""
-    revoked = await run_in_threadpool(sessions.revoked, list(hub.people))
-    closing = [sock for access in revoked for sock in hub.people.get(access, ())]
+    # Wall screens are not people: their links expire and are revoked on their own terms.
+    people = [(s, s.viewer) for s in hub.sockets if isinstance(s.viewer, Viewer)]
+    revoked = await run_in_threadpool(sessions.revoked, [viewer for _, viewer in people])
+    closing = [s for s, viewer in people if viewer.session_id in revoked]
     for sock in closing:
         with contextlib.suppress(Exception):
             await sock.websocket.close(code=1008, reason="access changed")
