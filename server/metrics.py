@@ -3,7 +3,9 @@
 Two kinds of figures:
 
 - this process's hub, counted as it works (`HubMetrics`; the hub calls `offered()` when it
-  queues an event's fragments for a socket and `frame_sent()` when it hands a frame over):
+  gives one socket an event's fragments (a busy one, or one served through ASGI),
+  `frame_sent()` when it hands one socket a frame, and `frames_sent()` once for a frame a
+  tick writes to a whole group):
   frames and bytes sent, states coalesced (a pending fragment replaced by a later one before
   it was sent), and the lag from an event's publication to the frame that carries it (the
   oldest event in each frame, against the publisher's clock);
@@ -58,8 +60,8 @@ class Measured(Protocol):
 class HubMetrics(Collector):
     """The hub's own counters, in a registry of their own (one per app).
 
-    The hooks run once per event and socket and once per frame, on the hub's hot path, so they
-    only add to plain numbers (about 1 µs a frame); the registry reads them when scraped.
+    The hooks run on the hub's hot path (per socket served one by one, and once per group a tick
+    writes to), so they only add to plain numbers; the registry reads them when scraped.
     """
 
     def __init__(self) -> None:
