@@ -127,9 +127,6 @@ class Socket:
         self.user_id = self.viewer.id
         self.views_all = self.viewer.sees_every_job and self.tab == "all"
 
-    def sees(self, owner_id: int) -> bool:
-        return owner_id == self.user_id or self.views_all
-
     @property
     def is_busy(self) -> bool:
         """Still sending (or about to send its snapshot): what comes meanwhile is merged."""
