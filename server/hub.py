@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
@@ -122,10 +123,14 @@ class Socket:
     # every socket on every tick: kept rather than asked of the viewer each time.
     user_id: int = field(init=False)
     views_all: bool = field(init=False)
+    common_key: tuple[object, ...] = field(init=False)  # on View All: see `_take_common`
 
     def __post_init__(self) -> None:
         self.user_id = self.viewer.id
         self.views_all = self.viewer.sees_every_job and self.tab == "all"
+        self.common_key = (
+            common_key(self.flavour, self.shows_list, self.inserts_new) if self.views_all else ()
+        )
 
     @property
     def is_busy(self) -> bool:
@@ -360,11 +365,13 @@ class Hub:
             own_ids.setdefault(change.owner_id, []).append(job_id)
 
         frames: dict[tuple[object, ...], Outgoing] = {}
-        targets = set(self.views_all) if changes else set()
-        for user_id in [*own_ids, *user_items]:
-            targets.update(self.by_user.get(user_id, ()))
         oldest = min((c.published_at for c in changes.values() if c.published_at), default=None)
-        for sock in targets:
+        # The usual socket (View All, ready, knows every job of the tick, hears nothing of its
+        # own) takes its group's frame without per-socket work; the rest go one by one.
+        others = self._take_common(renderer, all_ids, user_items, frames)
+        for user_id in [*own_ids, *user_items]:
+            others.update(s for s in self.by_user.get(user_id, ()) if not s.views_all)
+        for sock in others:
             ids = all_ids if sock.views_all else own_ids.get(sock.user_id, [])
             key, items = renderer.for_socket(sock, ids)
             mine = user_items.get(sock.user_id) if sock.flavour.has_header else None
@@ -380,6 +387,41 @@ class Hub:
                 made.writers.append((sock, sock.writer))
         for made in frames.values():
             self._write_all(made, oldest)
+
+    def _take_common(
+        self,
+        renderer: _Renderer,
+        all_ids: list[str],
+        user_items: dict[int, Items],
+        frames: dict[tuple[object, ...], Outgoing],
+    ) -> set[Socket]:
+        """Add each View All socket that takes its group's frame as it is to that frame's
+        writers: served by `HubProtocol`, not busy, every job of the tick already on its page,
+        none removed, no header items of its own. The others, for a closer look."""
+        others: set[Socket] = set()
+        changed = renderer.ids
+        if renderer.removed:
+            others.update(self.views_all)
+            return others
+        for sock in self.views_all:
+            writer = sock.writer
+            if (
+                writer is None
+                or sock.sender is not None
+                or sock.snapshotting
+                or sock.ended
+                or (sock.shows_list and not changed <= sock.known)
+                or (sock.user_id in user_items and sock.flavour.has_header)
+            ):
+                others.add(sock)
+                continue
+            made = frames.get(sock.common_key)
+            if made is None:
+                key, items = renderer.for_socket(sock, all_ids)
+                made = frames[key] = Outgoing(items)
+            if made.items:
+                made.writers.append((sock, writer))
+        return others
 
     def _write_all(self, frame: Outgoing, published_at: float | None) -> None:
         """The tick's hot loop: the same bytes to every socket of a group that takes them at
@@ -578,6 +620,27 @@ class Hub:
                     await websocket.close(code=1013, reason="too slow")
 
 
+def group_key(
+    flavour: Flavour,
+    scope: object,
+    shows_list: bool,
+    inserts_new: bool,
+    unknown: frozenset[str] = frozenset(),
+) -> tuple[object, ...]:
+    """Sockets with the same key get the same list items in a tick: same flavour, same jobs
+    (`scope`: "all" or a user id), and the same jobs to insert (`unknown`)."""
+    if not shows_list:
+        return (flavour, scope, False)
+    return (flavour, scope, True, inserts_new, unknown)
+
+
+@functools.cache
+def common_key(flavour: Flavour, shows_list: bool, inserts_new: bool) -> tuple[object, ...]:
+    """The group key of View All sockets on a tick where no job is new to them: one tuple
+    shared by all of them."""
+    return group_key(flavour, "all", shows_list, inserts_new)
+
+
 async def _finish(sending: Coroutine[Any, Any, None], waits_for: Any) -> None:
     """Drive a send that `Hub._send` started by hand to its end, as a task would have."""
     while True:
@@ -656,10 +719,9 @@ class _Renderer:
                 unknown: frozenset[str] = frozenset()
             else:
                 unknown = frozenset(visible.difference(sock.known, self.removed))
-            key: tuple[object, ...] = (sock.flavour, scope, True, sock.inserts_new, unknown)
         else:
             unknown = frozenset()
-            key = (sock.flavour, scope, False)
+        key = group_key(sock.flavour, scope, sock.shows_list, sock.inserts_new, unknown)
         items = self._groups.get(key)
         if items is None:
             items = self._groups[key] = self._items(

@@ -1,11 +1,16 @@
-"""A viewer that stops reading, against the real server (uvicorn, real TCP back-pressure):
-it holds at most one pending fragment per (job, part), is dropped after SEND_TIMEOUT_S, and
-never holds up a viewer that reads. Both ways the hub sends: pre-encoded frames written by
-`HubProtocol` (the Procfile's), and ASGI sends (any other server)."""
+"""The hub against the real server (uvicorn over TCP), both ways it sends: pre-encoded frames
+written by `HubProtocol` (the Procfile's, where most View All sockets take their group's frame
+without per-socket work) and ASGI sends (any other server).
+
+- Who gets what: new rows, progress, the owner's header, removal, and nothing of others' jobs
+  for a Power User.
+- A viewer that stops reading (real TCP back-pressure) holds at most one pending fragment per
+  (job, part), is dropped after SEND_TIMEOUT_S, and never holds up a viewer that reads."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import os
 import socket
@@ -16,7 +21,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 from sqlalchemy.engine import Engine
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 import server.hub
 from server.app import create_app
@@ -79,6 +84,69 @@ def open_without_reading(base_url: str, cookie: str) -> socket.socket:
     )
     assert b" 101 " in raw.recv(200)
     return raw
+
+
+def frames_until(ws: ClientConnection, text: str) -> str:
+    """Every frame received up to and including the first that holds `text`."""
+    received = []
+    while not received or text not in received[-1]:
+        received.append(ws.recv(timeout=10))
+    return "".join(received)
+
+
+def test_each_viewer_gets_new_rows_progress_and_its_own_header_and_nothing_else(
+    served: tuple[str, object], engine: Engine, store: JobStore
+) -> None:
+    base_url, _app = served
+    with engine.begin() as conn:
+        ada = add_user(conn, "ada@example.com", "Ada", "superadmin", PASSWORD)
+        bob = add_user(conn, "bob@example.com", "Bob", "superadmin", PASSWORD)
+        pat = add_user(conn, "pat@example.com", "Pat", "power_user", PASSWORD)
+    ws_url = base_url.replace("http", "ws") + "/ws/jobs?tab="
+
+    sockets = contextlib.ExitStack()
+
+    def open_socket(user_email: str, tab: str) -> ClientConnection:
+        cookie = sign_in(base_url, user_email)
+        ws = sockets.enter_context(connect(ws_url + tab, origin=base_url,  # type: ignore[arg-type]
+                                           additional_headers={"cookie": cookie}))  # fmt: skip
+        ws.recv(timeout=10)  # the snapshot: the socket is being served
+        return ws
+
+    def start(owner: Person, name: str) -> Job:
+        job = store.create(Job(new_job_id(), "import_users", f"Import {name}", owner,
+                               time.time(), total=10))  # fmt: skip
+        store.transition(job.id, Event.START, at=time.time())
+        return job
+
+    with sockets:
+        ada_all = open_socket(ada.email, "all")
+        bob_all = open_socket(bob.email, "all")
+        pat_mine = open_socket(pat.email, "mine")
+        bobs = start(Person(bob.id, bob.name), "bob.csv")
+        # A new job: its whole row for View All; its owner also gets the header's line.
+        for ws in (ada_all, bob_all):
+            assert f'id="j{bobs.id}"' in frames_until(ws, f'id="j{bobs.id}s"')
+        for done in range(1, 4):  # progress: ticks where the job is known to every page
+            store.flush(bobs.id, {"done": str(done)})
+            seen_by_ada = frames_until(ada_all, f"{done} / 10 items")
+            seen_by_bob = frames_until(bob_all, f"{done} / 10 items")
+            assert f'id="recent-{bobs.id}"' in seen_by_bob
+            assert f'id="recent-{bobs.id}"' not in seen_by_ada  # not Ada's job
+            assert f'id="j{bobs.id}"' not in seen_by_ada  # the row is on the page already
+        pats = start(Person(pat.id, pat.name), "pat.csv")
+        seen_by_pat = frames_until(pat_mine, f'id="j{pats.id}s"')
+        assert f'id="j{pats.id}"' in seen_by_pat and f'id="recent-{pats.id}"' in seen_by_pat
+        for ws in (ada_all, bob_all):
+            assert f'id="j{pats.id}"' in frames_until(ws, f'id="j{pats.id}s"')
+        store.delete(bobs.id)
+        for ws in (ada_all, bob_all):
+            assert 'hx-swap-oob="delete"' in frames_until(ws, f'id="j{bobs.id}" hx-swap-oob')
+        store.flush(pats.id, {"done": "9"})
+        seen_by_pat += frames_until(pat_mine, "9 / 10 items")
+        assert bobs.id not in seen_by_pat  # a Power User hears nothing of another's job
+        for ws in (ada_all, bob_all):
+            frames_until(ws, "9 / 10 items")  # and View All still hears everything
 
 
 def test_a_viewer_that_stops_reading_is_dropped_and_never_holds_up_the_others(
