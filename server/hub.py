@@ -137,6 +137,12 @@ class Socket:
         """Still sending (or about to send its snapshot): what comes meanwhile is merged."""
         return self.sender is not None or self.snapshotting
 
+    @property
+    def writer_now(self) -> HubProtocol | None:
+        """Where a tick writes its bytes at once: served by `HubProtocol`, nothing in flight,
+        still open. None: the frame goes through `_deliver` (merged, or sent through ASGI)."""
+        return None if self.is_busy or self.ended else self.writer
+
     def offer(self, key: Key, fragment: str) -> None:
         if self.pending.pop(key, None) is not None:  # re-insert: keeps frames in event order
             self.coalesced += 1
@@ -381,10 +387,11 @@ class Hub:
             made = frames.get(frame_key)
             if made is None:
                 made = frames[frame_key] = Outgoing(items + mine if mine else items)
-            if sock.writer is None or sock.is_busy or sock.ended:
+            writer = sock.writer_now
+            if writer is None:
                 self._deliver(sock, made, published_at=oldest)
             else:
-                made.writers.append((sock, sock.writer))
+                made.writers.append((sock, writer))
         for made in frames.values():
             self._write_all(made, oldest)
 
@@ -404,12 +411,9 @@ class Hub:
             others.update(self.views_all)
             return others
         for sock in self.views_all:
-            writer = sock.writer
+            writer = sock.writer_now
             if (
                 writer is None
-                or sock.sender is not None
-                or sock.snapshotting
-                or sock.ended
                 or (sock.shows_list and not changed <= sock.known)
                 or (sock.user_id in user_items and sock.flavour.has_header)
             ):

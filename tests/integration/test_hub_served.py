@@ -225,12 +225,10 @@ def test_the_procfile_server_takes_pre_encoded_frames_and_lets_the_handshake_go(
                                time.time(), total=10))  # fmt: skip
         store.transition(job.id, Event.START, at=time.time())
         store.flush(job.id, {"done": "7"})
-        while "7 / 10 items" not in ws.recv(timeout=10):
-            pass  # each frame decodes as UTF-8 text, Zoë included
+        frames_until(ws, "7 / 10 items")  # each frame decodes as UTF-8 text, Zoë included
         ws.send("ignored")  # what a client sends is read and ignored
         store.flush(job.id, {"done": "8"})
-        while "8 / 10 items" not in ws.recv(timeout=10):
-            pass
+        frames_until(ws, "8 / 10 items")
     deadline = time.monotonic() + 10
     while hub.sockets and time.monotonic() < deadline:
         time.sleep(0.05)
