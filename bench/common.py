@@ -141,7 +141,7 @@ class WebProcess:
             "raise_nofile(); import uvicorn;"
             "uvicorn.run('server.app:create_app', factory=True, host='127.0.0.1',"
             f" port={self.port},"
-            " ws='server.ws_protocol:HubProtocol', ws_per_message_deflate=False, access_log=False,"
+            " ws='server.hub.protocol:HubProtocol', ws_per_message_deflate=False, access_log=False,"
             " log_level='warning', backlog=8192)"
         )
         with self.log.open("ab") as log:

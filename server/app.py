@@ -1,7 +1,11 @@
-"""The Starlette application: routes, middleware and lifespan; nothing happens at import."""
+"""The Starlette application, and the web process's composition root: `create_app()` builds
+the Runtime, the hub with its metrics, and the access re-check once, and mounts each wing.
+Nothing happens at import."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -18,15 +22,19 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 import web
-from server import api, job_detail, jobs_page, openapi, pages, screen_pages, wall
-from server.access import NotSignedIn, is_api, not_signed_in, viewer_of
-from server.auth import SESSION_TTL_S, Sessions
-from server.health import Health
-from server.hub import Hub
-from server.metrics import MetricsEndpoint
-from server.rendering import render
-from server.screens import ScreenLinks, hide_tokens_from
-from server.security import CrossSiteGuard, SecurityHeaders
+from server import api, pages
+from server.auth.access import NotSignedIn, is_api, not_signed_in, viewer_of
+from server.auth.cross_site import CrossSiteGuard, SecurityHeaders
+from server.auth.screen_links import ScreenLinks, hide_tokens_from
+from server.auth.sessions import SESSION_TTL_S, Sessions
+from server.hub import endpoint, revocation
+from server.hub.fanout import Hub
+from server.hub.metrics import HubMetrics
+from server.ops.health import Health
+from server.ops.metrics import MetricsEndpoint
+from server.views.jobs import page_flavour
+from server.views.templates import render
+from server.views.wall import wall_flavour
 from tasks.data.db import create_schema
 from tasks.logs import configure_logging
 from tasks.runtime import Runtime
@@ -54,7 +62,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     configure_logging(settings.production)
     hide_tokens_from(logging.getLogger("uvicorn.access"))
     runtime = Runtime(settings)
-    hub = Hub(runtime)
+    sessions = Sessions(runtime)
+    hub = Hub(runtime, page_flavour(runtime), HubMetrics())
     health = Health(runtime)
     metrics = MetricsEndpoint(runtime, hub)
 
@@ -62,24 +71,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         create_schema(runtime.engine)
         await hub.start()
+        recheck = asyncio.create_task(revocation.watch(hub, sessions), name="hub-revocation")
         try:
             yield
         finally:
+            recheck.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recheck
             await hub.stop()
             health.close()
 
     app = App(
         routes=[
             *pages.routes,
-            *wall.routes,  # before jobs_page: /admin/background-jobs/wall is not a job id
-            *screen_pages.routes,
-            *jobs_page.routes,
-            *api.routes,
-            *openapi.routes,
-            *hub.routes,
+            Mount("/api", routes=api.routes),
+            *endpoint.routes,
             *health.routes,
             *metrics.routes,
-            *job_detail.routes,  # after every literal /admin/background-jobs/… route
             Mount("/static", StaticFiles(directory=str(web.STATIC)), name="static"),
         ],
         middleware=[
@@ -98,7 +106,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.runtime = runtime
-    app.state.sessions = Sessions(runtime)
+    app.state.sessions = sessions
     app.state.hub = hub
+    app.state.wall_flavour = wall_flavour(runtime)
     app.state.screens = ScreenLinks(runtime.store.redis, runtime.store.prefix)
     return app

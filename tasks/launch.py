@@ -14,12 +14,8 @@ import re
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import IO
 
-import dramatiq
-
-from tasks.actors.enroll_users import enroll_users
-from tasks.actors.import_users import import_users
 from tasks.csv_input import (
     ENROLLMENT_COLUMNS,
     MAX_BYTES,
@@ -27,6 +23,7 @@ from tasks.csv_input import (
     InvalidUpload,
     inspect_upload,
 )
+from tasks.jobs.middleware import JOBS_QUEUE
 from tasks.jobs.model import Job, Person
 from tasks.jobs.store import AuditEntry, new_job_id
 from tasks.runtime import Runtime
@@ -70,7 +67,7 @@ def launch_import(
             },
             total=summary.rows,
         )
-        return _launch(runtime, job, spool, import_users)
+        return _launch(runtime, job, spool)
 
 
 def launch_enrollment(
@@ -97,7 +94,7 @@ def launch_enrollment(
             params={"rows": summary.rows, "owner_role": owner_role},
             total=summary.rows,
         )
-        return _launch(runtime, job, spool, enroll_users)
+        return _launch(runtime, job, spool)
 
 
 def pairs_csv(emails: Iterable[str], courses: Iterable[str]) -> Iterator[bytes]:
@@ -159,16 +156,16 @@ def _read(spool: IO[bytes]) -> Iterator[bytes]:
     return iter(lambda: spool.read(READ_BYTES), b"")
 
 
-def _launch(runtime: Runtime, job: Job, spool: IO[bytes], actor: dramatiq.Actor[Any, Any]) -> Job:
-    """Keep the input and record the job (one transaction), then queue the actor; undo both if
-    any step fails."""
+def _launch(runtime: Runtime, job: Job, spool: IO[bytes]) -> Job:
+    """Keep the input and record the job (one transaction), then queue the actor named by its
+    kind; undo both if any step fails."""
     created = None
     try:
         with runtime.engine.begin() as conn:
             save_upload(conn, job.id, _read(spool))
             created = runtime.store.create(job)
         runtime.store.add_audit(job.id, AuditEntry("launched", job.owner, job.created_at))
-        actor.send(job_id=job.id)
+        runtime.queue(JOBS_QUEUE, job.kind, job.id)
     except BaseException:
         if created is not None:
             _undo(runtime, job.id)

@@ -16,22 +16,13 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from tasks.jobs.model import Job, Status
+from tasks.jobs.model import Job, Status, format_duration
 
 OUTCOMES = {
     Status.COMPLETED: "completed",
     Status.FAILED: "failed",
     Status.ABORTED: "was aborted",
 }
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def build_job_mail(
@@ -48,6 +39,7 @@ def build_job_mail(
     if job.finished_at is not None:
         msg["Date"] = format_datetime(datetime.fromtimestamp(job.finished_at, UTC))
     total = f"{job.total:,}" if job.total is not None else "unknown"
+    running = job.running_time(job.finished_at or job.created_at)
     lines = [
         f"Hello {to_name},",
         "",
@@ -55,7 +47,7 @@ def build_job_mail(
         "",
         f"Items done:   {job.done:,} of {total}",
         f"Errors:       {job.error_count:,}",
-        f"Running time: {format_duration(job.running_time(job.finished_at or job.created_at))}",
+        f"Running time: {format_duration(running, '—')}",
     ]
     if job.status is Status.ABORTED and job.aborted_by is not None:
         lines.append(f"Aborted by:   {job.aborted_by.name}")

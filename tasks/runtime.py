@@ -1,18 +1,23 @@
-"""What a process that runs or launches jobs holds: settings, the job store, the database.
+"""What a process that runs or launches jobs holds: settings, the job store, the database, and
+the broker that carries job messages.
 
-Built once per process from `Settings`; the store and the engine are made on first use, so
-that importing the actors (as the web process does, to send messages) opens nothing.
+Built once per process from `Settings`; each part is made on first use, so building a Runtime
+opens nothing.
 """
 
 from __future__ import annotations
 
 from functools import cached_property
 
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy.engine import Engine
 
 from tasks.data.db import connect
 from tasks.jobs.store import JobStore
 from tasks.settings import Settings
+
+BROKER_NAMESPACE = "jobdeck-dramatiq"
 
 
 class Runtime:
@@ -26,3 +31,22 @@ class Runtime:
     @cached_property
     def engine(self) -> Engine:
         return connect(self.settings.database_url)
+
+    @cached_property
+    def broker(self) -> RedisBroker:
+        """A broker on the settings' Redis (the worker adds its middleware; the web process
+        only queues messages by actor name with it)."""
+        return RedisBroker(  # type: ignore[no-untyped-call]
+            url=self.settings.redis_url,
+            namespace=BROKER_NAMESPACE,
+            heartbeat_timeout=self.settings.broker_heartbeat_timeout_ms,
+            maintenance_chance=self.settings.broker_maintenance_chance,
+        )
+
+    def queue(self, queue_name: str, actor_name: str, *args: object) -> None:
+        """Queue a message for the actor named `actor_name`, as `actor.send(*args)` would,
+        without declaring the actor here."""
+        message: dramatiq.Message[None] = dramatiq.Message(
+            queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options={}
+        )
+        self.broker.enqueue(message)

@@ -89,6 +89,12 @@ class Settings:
     metrics_token: str = ""
 
     @property
+    def stalled_after_s(self) -> float:
+        """A running job with no heartbeat for this long is shown as stalled (half of
+        `worker_lost_after_s`, after which it is failed)."""
+        return self.worker_lost_after_s / 2
+
+    @property
     def is_https(self) -> bool:
         return self.base_url.startswith("https://")
 

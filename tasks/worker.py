@@ -1,7 +1,18 @@
-"""What `dramatiq tasks.worker` loads: the broker first, then every actor module."""
+"""What `dramatiq tasks.worker` loads: the worker's composition root.
 
-from tasks import broker  # (sets up Dramatiq before any actor is declared)
-from tasks.actors import enroll_users, import_users, mail  # noqa: F401
+It sets up the broker from the environment first (actors bind to the global broker when they
+are declared), then imports every actor module.
+"""
+
+import os
+
+from tasks.broker import setup_broker
 from tasks.logs import configure_logging
+from tasks.settings import Settings
 
-configure_logging(broker.settings.production, restyle_existing=True)
+settings = Settings.from_environ(os.environ)
+broker = setup_broker(settings)
+
+from tasks.actors import enroll_users, import_users, send_job_mail  # noqa: E402, F401
+
+configure_logging(settings.production, restyle_existing=True)

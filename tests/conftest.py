@@ -1,8 +1,9 @@
 """Real parts for every test: a private redis-server, a database, a Dramatiq worker.
 
-The private Redis starts once per session (before anything imports `tasks.broker`, which
-reads REDIS_URL) and is flushed between tests: it is ours, nobody else's. The database is a
-SQLite file per session, emptied between tests; PostgreSQL joins where TEST_DATABASE_URL is set.
+The private Redis starts once per session, then the worker's broker is set up from the
+environment (`tasks.worker`, as `dramatiq tasks.worker` does); Redis is flushed between tests
+(it is ours, nobody else's). The database is a SQLite file per session, emptied between
+tests; PostgreSQL joins where TEST_DATABASE_URL is set.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
         DRAMATIQ_MAINTENANCE_CHANCE="1000000",
     )
     os.environ.pop("SMTP_URL", None)
+    import tasks.worker  # noqa: F401  (the actors bind to the broker it sets up)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -54,8 +56,10 @@ def settings():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def runtime():  # type: ignore[no-untyped-def]
-    from tasks.broker import runtime
+    from tasks.broker import worker_runtime
     from tasks.data.db import create_schema
+
+    runtime = worker_runtime()
 
     create_schema(runtime.engine)
     return runtime
@@ -92,8 +96,7 @@ def worker(runtime):  # type: ignore[no-untyped-def]
     """A real Dramatiq worker (threads in this process) on the real broker."""
     import dramatiq
 
-    import tasks.worker  # noqa: F401
-    from tasks.broker import broker
+    from tasks.worker import broker
 
     worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
     worker.start()

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks.broker import runtime
+from tasks.broker import worker_runtime
 from tasks.csv_input import read_rows, shorten
 from tasks.data.courses import enroll, enrolled_pairs
 from tasks.data.db import courses, users
@@ -128,5 +128,5 @@ def run_enrollment(
 
 @massive_action
 def enroll_users(job_id: str) -> None:
-    ctx = current_job()
+    ctx, runtime = current_job(), worker_runtime()
     run_enrollment(ctx, runtime.engine, job_id, ctx.params, Backoff(runtime.settings.db_retry_s))

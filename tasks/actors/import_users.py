@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks.broker import runtime
+from tasks.broker import worker_runtime
 from tasks.csv_input import read_rows, shorten
 from tasks.data.courses import enroll
 from tasks.data.db import courses, users
@@ -258,5 +258,5 @@ def run_import(
 
 @massive_action
 def import_users(job_id: str) -> None:
-    ctx = current_job()
+    ctx, runtime = current_job(), worker_runtime()
     run_import(ctx, runtime.engine, job_id, ctx.params, Backoff(runtime.settings.db_retry_s))

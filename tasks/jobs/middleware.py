@@ -21,11 +21,14 @@ from dramatiq.middleware import Middleware, SkipMessage
 from tasks.jobs.beacon import WorkerBeacon
 from tasks.jobs.context import AbortRequested, JobContext
 from tasks.jobs.model import Event, InvalidTransition, Job, Status
+from tasks.jobs.notify import queue_job_mails
 from tasks.jobs.reaper import Reaper
 from tasks.jobs.store import UnknownJob
 from tasks.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+JOBS_QUEUE = "jobs"  # every massive action's; its actor is named after the job's kind
 
 _local = threading.local()
 
@@ -38,7 +41,7 @@ def massive_action(fn: Callable[[str], None]) -> dramatiq.Actor[[str], None]:
     """Declare a massive action: on the jobs queue, never retried by Dramatiq (a crash is
     resumed from the checkpoint instead), a day to run, and an abort that is not an error."""
     declare = dramatiq.actor(
-        queue_name="jobs",
+        queue_name=JOBS_QUEUE,
         max_retries=0,
         time_limit=24 * 3600 * 1000,
         massive_action=True,
@@ -158,6 +161,4 @@ class JobMiddleware(Middleware):
         self.on_job_end(ended)
 
     def on_job_end(self, job: Job) -> None:
-        from tasks.actors.mail import queue_job_mails
-
-        queue_job_mails(self.runtime.store, job)
+        queue_job_mails(self.runtime, job)

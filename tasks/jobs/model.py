@@ -217,3 +217,13 @@ def from_fields(fields: dict[str, str]) -> Job:
         message=fields.get("message", ""),
         seq=int(fields.get("seq") or 0),
     )
+
+
+def format_duration(seconds: float | None, unknown: str = "") -> str:
+    """A running time as `m:ss`, or `h:mm:ss` from an hour on; `unknown` when there is none."""
+    if seconds is None:
+        return unknown
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -24,13 +24,12 @@ import sqlalchemy as sa
 from playwright.sync_api import Locator, Page, WebSocket, expect
 from sqlalchemy.engine import Engine
 
-from server.job_views import format_seconds
 from tasks.data.courses import add_course
 from tasks.data.db import users
 from tasks.data.passwords import hash_password
 from tasks.data.users import add_user
 from tasks.demo import BAD_KINDS, COURSES, demo_csv
-from tasks.jobs.model import Job, Status
+from tasks.jobs.model import Job, Status, format_duration
 from tasks.jobs.store import JobStore
 from tasks.settings import Settings
 
@@ -465,7 +464,7 @@ def test_job_goes_on_after_sign_out_and_shows_its_final_state_later(
     expect(bar_of(later, description)).to_have_attribute("aria-valuenow", "100")
     expect(row).to_contain_text(f"{rows:,} / {rows:,} items")
     expect(badge_of(row)).to_have_accessible_name(errors_named(BAD_ROWS))
-    running_time = format_seconds(job.running_time(job.finished_at or 0.0))
+    running_time = format_duration(job.running_time(job.finished_at or 0.0))
     expect(clock_of(row)).to_have_text(f"Running time: {running_time}")
     expect(row.get_by_role("button", name="Abort job")).to_have_count(0)
     expect(row.get_by_role("button", name=re.compile("Notify me"))).to_have_count(0)

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 from sqlalchemy.engine import Engine
 
-from server.screens import ScreenLinks
+from server.auth.screen_links import ScreenLinks
 from tasks.data.courses import add_course
 from tasks.data.users import add_user
 from tasks.demo import COURSES, demo_csv

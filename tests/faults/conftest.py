@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fault_kit import PrivatePostgres, WebProcess, Workers, kill
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from server.embedded_redis import free_port
+from tests.faults.fault_kit import PrivatePostgres, WebProcess, Workers, kill
 
 
 @pytest.fixture

@@ -15,11 +15,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -61,15 +59,6 @@ class Workers:
 
     def log_text(self) -> str:
         return "\n".join(path.read_text(errors="replace") for path in self.logs)
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Check `condition` every 50 ms until it holds; fail naming `what` after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
-        time.sleep(0.05)  # a polling interval
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:
@@ -180,7 +169,7 @@ class WebProcess:
     def start(self, timeout_s: float = 30) -> WebProcess:
         args = [str(BIN / "uvicorn"), "server.app:create_app", "--factory"]
         args += ["--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
-        args += ["--ws", "server.ws_protocol:HubProtocol", "--ws-per-message-deflate", "false"]
+        args += ["--ws", "server.hub.protocol:HubProtocol", "--ws-per-message-deflate", "false"]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 args, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
@@ -207,40 +196,6 @@ class WebProcess:
         if self.process is not None:
             stop(self.process)
             self.process = None
-
-
-def sign_in_cookie(base_url: str, email: str, password: str) -> str:
-    """The session cookie of `email`, signed in through the form."""
-    response = httpx.post(
-        base_url + "/login",
-        data={"email": email, "password": password},
-        headers={"Origin": base_url},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    return f"jobdeck_session={response.cookies['jobdeck_session']}"
-
-
-def open_raw_socket(base_url: str, cookie: str, query: str = "tab=all") -> socket.socket:
-    """A WebSocket to the hub, handshake done by hand, that reads nothing more unless told."""
-    host = base_url.removeprefix("http://")
-    sock = socket.create_connection(("127.0.0.1", int(host.rsplit(":", 1)[1])))
-    sock.sendall(
-        (
-            f"GET /ws/jobs?{query} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            f"Sec-WebSocket-Version: 13\r\nOrigin: {base_url}\r\nCookie: {cookie}\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(1)
-        if not chunk:
-            raise ConnectionError(f"the hub closed the handshake: {head!r}")
-        head += chunk
-    if not head.startswith(b"HTTP/1.1 101"):
-        raise ConnectionError(f"the hub refused the socket: {head!r}")
-    return sock
 
 
 def tcp_send_queue(local_port: int, remote_port: int) -> int:

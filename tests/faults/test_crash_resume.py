@@ -7,13 +7,13 @@ import re
 from collections.abc import Callable
 
 import pytest
-from fault_kit import Workers, add_demo_courses, imported_users, kill, users_csv
 from sqlalchemy.engine import Engine
 
 from tasks.jobs.model import Job, Person, Status
 from tasks.jobs.store import JobStore
 from tasks.launch import launch_import
 from tasks.runtime import Runtime
+from tests.faults.fault_kit import Workers, add_demo_courses, imported_users, kill, users_csv
 
 ROWS, BAD = 100_000, 500
 

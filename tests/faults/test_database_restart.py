@@ -9,14 +9,6 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from fault_kit import (
-    PrivatePostgres,
-    Workers,
-    add_demo_courses,
-    imported_users,
-    users_csv,
-    wait_until,
-)
 
 from tasks.actors.import_users import BATCH_ROWS
 from tasks.data.db import create_schema
@@ -26,6 +18,14 @@ from tasks.launch import launch_import
 from tasks.runtime import Runtime
 from tasks.settings import Settings
 from tasks.uploads import load_checkpoint
+from tests.faults.fault_kit import (
+    PrivatePostgres,
+    Workers,
+    add_demo_courses,
+    imported_users,
+    users_csv,
+)
+from tests.support.waiting import wait_until
 
 ROWS, BAD = 40_000, 40
 OWNER = Person(1, "Rosa Root")

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fault_kit import WebProcess, Workers, add_demo_courses, imported_users, users_csv
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.engine import Engine
 
@@ -18,6 +17,7 @@ from server.embedded_redis import EmbeddedRedis
 from tasks.data.users import add_user
 from tasks.jobs.model import Status
 from tasks.jobs.store import JobStore
+from tests.faults.fault_kit import WebProcess, Workers, add_demo_courses, imported_users, users_csv
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

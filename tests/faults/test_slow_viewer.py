@@ -4,7 +4,6 @@ once a send has been stuck for the hub's SEND_TIMEOUT_S."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import statistics
 import threading
@@ -12,20 +11,19 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-import uvicorn
-from fault_kit import WebProcess, open_raw_socket, sign_in_cookie, tcp_send_queue, wait_until
 from sqlalchemy.engine import Engine
 from websockets.sync.client import connect
 
-from server.app import create_app
-from server.embedded_redis import free_port
-from server.hub import SEND_TIMEOUT_S
-from server.ws_protocol import HubProtocol
+from server.hub.delivery import SEND_TIMEOUT_S
 from tasks.data.users import add_user
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import JobStore, new_job_id
 from tasks.runtime import Runtime
 from tasks.settings import Settings
+from tests.faults.fault_kit import WebProcess, tcp_send_queue
+from tests.support.raw_socket import open_raw_socket, sign_in_cookie
+from tests.support.served import ServedApp
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -177,17 +175,10 @@ def test_the_hub_forgets_a_stalled_socket_even_though_its_close_frame_cannot_lea
 ) -> None:
     # In-process, to see the hub's own registry: the socket must leave it although the 1013
     # close frame waits behind the same full buffer as the frames before it.
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    app = create_app(dataclasses.replace(settings, base_url=base_url))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            ws=HubProtocol, ws_per_message_deflate=False)  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    served = ServedApp(settings).start()
+    base_url, app = served.base_url, served.app
     traffic: Traffic | None = None
     try:
-        wait_until(lambda: server.started, 15, "uvicorn to start")
         cookie = viewer_cookie(base_url)
         owner = Person(1, "Vera Viewer")
         jobs = start_jobs(store, owner, JOBS, "Busy", BUSY_TOTAL)
@@ -205,6 +196,4 @@ def test_the_hub_forgets_a_stalled_socket_even_though_its_close_frame_cannot_lea
         if traffic is not None:
             traffic.stopped.set()
             traffic.thread.join()
-        server.should_exit = True
-        thread.join(timeout=15)
-        app.state.runtime.engine.dispose()
+        served.stop()

@@ -9,7 +9,6 @@ from collections.abc import Callable
 import pytest
 import redis
 from aiosmtpd.controller import Controller
-from fault_kit import Mailbox, Workers, kill, users_csv, wait_until
 from sqlalchemy.engine import Engine
 
 from server.embedded_redis import free_port
@@ -18,6 +17,8 @@ from tasks.jobs.model import Job, Person, Status
 from tasks.jobs.store import JobStore
 from tasks.launch import launch_import
 from tasks.runtime import Runtime
+from tests.faults.fault_kit import Mailbox, Workers, kill, users_csv
+from tests.support.waiting import wait_until
 
 JOBS, WATCHERS = 3, 2
 MAIL_QUEUES = ("jobdeck-dramatiq:mail.msgs", "jobdeck-dramatiq:mail.DQ.msgs")

@@ -9,13 +9,14 @@ import time
 from collections.abc import Callable
 
 import pytest
-from fault_kit import WebProcess, sign_in_cookie
 from sqlalchemy.engine import Engine
 from websockets.asyncio.client import connect
 
 from tasks.data.users import add_user
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import JobStore, new_job_id
+from tests.faults.fault_kit import WebProcess
+from tests.support.raw_socket import sign_in_cookie
 
 pytestmark = pytest.mark.slow
 

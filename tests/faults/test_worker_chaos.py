@@ -9,13 +9,13 @@ import time
 from collections.abc import Callable
 
 import pytest
-from fault_kit import Workers, add_demo_courses, imported_users, kill, users_csv
 from sqlalchemy.engine import Engine
 
 from tasks.jobs.model import Job, Person, Status
 from tasks.jobs.store import JobStore
 from tasks.launch import launch_import
 from tasks.runtime import Runtime
+from tests.faults.fault_kit import Workers, add_demo_courses, imported_users, kill, users_csv
 
 JOBS, ROWS, BAD = 10, 40_000, 40
 CHAOS_S = 24.0  # how long workers keep being killed

@@ -39,7 +39,7 @@ def catalogue(engine: Engine) -> dict[str, int]:
 @pytest.fixture
 def drain(worker: dramatiq.Worker) -> Callable[[], None]:
     """Wait until the in-process worker has processed every job message."""
-    from tasks.broker import broker
+    from tasks.worker import broker
 
     def wait() -> None:
         broker.join("jobs", timeout=120_000)
@@ -104,7 +104,7 @@ def signed_in(app, engine, runtime) -> Callable[[str, str], tuple[User, dict[str
 
     import itsdangerous
 
-    from server.auth import Sessions
+    from server.auth.sessions import Sessions
 
     signer = itsdangerous.TimestampSigner(app.state.settings.secret_key)
     sessions = Sessions(runtime)

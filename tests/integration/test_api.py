@@ -8,11 +8,11 @@ import json
 import time
 
 import pytest
-from job_kit import new_job
 
 from tasks.csv_input import MAX_BYTES
 from tasks.jobs.model import Event, Job
 from tasks.jobs.store import JobError
+from tests.support.jobs import new_job
 
 ORIGIN = {"origin": "http://testserver"}
 PASSWORD = "correct horse battery"

@@ -13,7 +13,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from people_kit import signed_in_people
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.testclient import TestClient
@@ -22,6 +21,7 @@ from starlette.websockets import WebSocketDisconnect
 import web
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import new_job_id
+from tests.support.people import signed_in_people
 
 STRICT_REFERRER = {"no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"}
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import time
 
-from people_kit import signed_in_people
-
 from tasks.jobs.model import Event, Job, Person, Status
 from tasks.jobs.store import JobError, new_job_id
 from tasks.mail import build_job_mail
+from tests.support.people import signed_in_people
 
 NASTY = "<script>alert(1)</script><img src=x onerror=alert(2)>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;"

@@ -40,9 +40,8 @@ def test_not_ready_without_a_live_worker(client) -> None:  # type: ignore[no-unt
 
 
 def test_a_worker_that_stops_signs_off_at_once(runtime, store) -> None:  # type: ignore[no-untyped-def]
-    import tasks.worker  # noqa: F401
-    from tasks.broker import broker
     from tasks.jobs.beacon import live_workers
+    from tasks.worker import broker
 
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
     worker.start()

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from server.pages import MAX_SIGN_IN_BODY
-from server.uploads import FRAMING_ROOM
+from server.inputs import FRAMING_ROOM
+from server.pages.signin import MAX_SIGN_IN_BODY
 from tasks.csv_input import MAX_BYTES
 
 CHUNK = 64 * 1024

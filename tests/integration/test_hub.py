@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from job_kit import new_job
 from starlette.websockets import WebSocketDisconnect
 
 from tasks.jobs.model import Event
+from tests.support.jobs import new_job
 
 ORIGIN = {"origin": "http://testserver"}
 PASSWORD = "correct horse battery"

@@ -9,27 +9,22 @@ without per-socket work) and ASGI sends (any other server).
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import dataclasses
-import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from sqlalchemy.engine import Engine
 from websockets.sync.client import ClientConnection, connect
 
-import server.hub
-from server.app import create_app
-from server.ws_protocol import HubProtocol
+import server.hub.delivery
+from server.hub.protocol import HubProtocol
 from tasks.data.users import add_user
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import JobStore, new_job_id
 from tasks.settings import Settings
+from tests.support.raw_socket import open_raw_socket, sign_in_cookie
+from tests.support.served import ServedApp
 
 PASSWORD = "correct horse battery"
 JOBS = 20
@@ -39,51 +34,15 @@ JOBS = 20
 def served(
     request: pytest.FixtureRequest, settings: Settings, runtime: object
 ) -> Iterator[tuple[str, object]]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = create_app(dataclasses.replace(settings, base_url=base_url))
-    config = uvicorn.Config(app, ws=request.param, ws_per_message_deflate=False,
-                            log_level="warning", timeout_graceful_shutdown=5)  # fmt: skip
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.01)
+    server = ServedApp(settings, ws=request.param).start()
     try:
-        yield base_url, app
+        yield server.base_url, server.app
     finally:
-        uv.should_exit = True
-        thread.join(15)
-        sock.close()
-        app.state.runtime.engine.dispose()
+        server.stop()
 
 
 def sign_in(base_url: str, email: str) -> str:
-    import httpx
-
-    response = httpx.post(base_url + "/login", data={"email": email, "password": PASSWORD},
-                          headers={"origin": base_url}, follow_redirects=False)  # fmt: skip
-    assert response.status_code == 303, response.text
-    return f"jobdeck_session={response.cookies['jobdeck_session']}"
-
-
-def open_without_reading(base_url: str, cookie: str) -> socket.socket:
-    """A WebSocket handshake, then nothing: a viewer whose tab stopped reading."""
-    raw = socket.socket()
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.connect(("127.0.0.1", int(base_url.rsplit(":", 1)[1])))
-    key = base64.b64encode(os.urandom(16)).decode()
-    raw.sendall(
-        (
-            "GET /ws/jobs?tab=all HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Origin: {base_url}\r\nCookie: {cookie}\r\n\r\n"
-        ).encode()
-    )
-    assert b" 101 " in raw.recv(200)
-    return raw
+    return sign_in_cookie(base_url, email, PASSWORD)
 
 
 def frames_until(ws: ClientConnection, text: str) -> str:
@@ -155,13 +114,13 @@ def test_a_viewer_that_stops_reading_is_dropped_and_never_holds_up_the_others(
     store: JobStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(server.hub, "SEND_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(server.hub.delivery, "SEND_TIMEOUT_S", 1.0)
     base_url, app = served
     hub = app.state.hub  # type: ignore[attr-defined]
     with engine.begin() as conn:
         slow_user = add_user(conn, "slow@example.com", "Slow Sue", "superadmin", PASSWORD)
         fast_user = add_user(conn, "fast@example.com", "Fast Fay", "superadmin", PASSWORD)
-    slow = open_without_reading(base_url, sign_in(base_url, slow_user.email))
+    slow = open_raw_socket(base_url, sign_in(base_url, slow_user.email), receive_buffer=4096)
     cookie = sign_in(base_url, fast_user.email)
     # Long descriptions make heavy frames, so that the slow socket's buffers fill quickly.
     owner = Person(fast_user.id, fast_user.name)

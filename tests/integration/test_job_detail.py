@@ -8,10 +8,10 @@ import re
 import time
 
 import pytest
-from job_kit import new_job as stored_job
 
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import AuditEntry, JobError, new_job_id
+from tests.support.jobs import new_job as stored_job
 
 FIELDS = ("Job id", "Kind", "Owner", "Status", "Items", "Errors", "Created", "Started",
           "Finished", "Last heartbeat", "Aborted by", "Kept until", "Parameters")  # fmt: skip
@@ -125,7 +125,7 @@ def test_power_user_gets_404_for_another_persons_job_and_superadmin_sees_it(  # 
 
 def test_only_a_job_id_reaches_the_detail_page(client, headers) -> None:  # type: ignore[no-untyped-def]
     """A literal path beside it (the wallboard's /admin/background-jobs/wall) is never taken."""
-    from server.job_detail import routes
+    from server.pages.detail import routes
 
     assert all(r.matches({"type": "http", "path": "/admin/background-jobs/wall",
                           "method": "GET"})[0].name == "NONE" for r in routes)  # fmt: skip

@@ -124,7 +124,7 @@ def test_two_apps_keep_their_own_registries(settings, runtime) -> None:  # type:
 
 
 def test_lag_lands_in_the_right_bucket_and_bytes_count_utf8() -> None:
-    from server.metrics import HubMetrics
+    from server.hub.metrics import HubMetrics
 
     class Sock:
         coalesced = 2

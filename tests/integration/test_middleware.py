@@ -23,15 +23,16 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from server.embedded_redis import free_port
-from tasks.actors.mail import queue_job_mails, send_job_mail
-from tasks.broker import broker
+from tasks.actors.send_job_mail import send_job_mail
 from tasks.data.users import add_user
 from tasks.jobs.events import JobChanged, decode
 from tasks.jobs.middleware import NoJob, current_job
 from tasks.jobs.model import Event, Job, Person, Status
+from tasks.jobs.notify import queue_job_mails
 from tasks.jobs.reaper import WORKER_LOST, Reaper
 from tasks.jobs.store import JobStore, new_job_id
 from tasks.mail import build_job_mail, send_mail
+from tasks.worker import broker
 
 ADA = Person(7, "Ada Lovelace")
 ROOT = Person(1, "Root")
@@ -370,8 +371,8 @@ def test_handling_the_end_twice_sends_no_second_email(
     assert len(outbox_files(runtime, job.id)) == 2
 
     ended = store.get(job.id)
-    queue_job_mails(store, ended)
-    queue_job_mails(store, ended)
+    queue_job_mails(runtime, ended)
+    queue_job_mails(runtime, ended)
     for user_id in watcher_ids:  # even a duplicated mail message sends nothing
         send_job_mail.send(job.id, user_id)
     drain(worker)
@@ -388,7 +389,7 @@ def test_job_aborted_while_queued_is_mailed_once(
     job = launch(store)
     add_watchers(runtime, store, job, 1)
     aborted = store.transition(job.id, Event.ABORT, at=time.time(), aborted_by=ROOT)
-    queue_job_mails(store, aborted)
+    queue_job_mails(runtime, aborted)
 
     probe_job.send(job.id)
     drain(worker)

@@ -20,15 +20,16 @@ from starlette.routing import Route
 
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import JobError, new_job_id
+from tests.support.routes import served_routes
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
 def api_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
     return {
-        (method.lower(), route.path)
-        for route in app.routes
-        if isinstance(route, Route) and route.path.startswith("/api/")
+        (method.lower(), path)
+        for path, route in served_routes(app.routes)
+        if isinstance(route, Route) and path.startswith("/api/")
         for method in route.methods or ()
         if method != "HEAD"
     }

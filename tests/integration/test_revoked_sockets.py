@@ -11,12 +11,12 @@ import time
 
 import pytest
 import redis
-from people_kit import signed_in_people
 from starlette.websockets import WebSocketDisconnect
 
 from tasks.data.users import update_user
 from tasks.jobs.model import Job, Person
 from tasks.jobs.store import new_job_id
+from tests.support.people import signed_in_people
 
 # A socket is re-checked every second; the bound leaves room for a loaded CI machine.
 WITHIN_S = 10

@@ -10,18 +10,18 @@ from dataclasses import dataclass, replace
 
 import pytest
 import sqlalchemy as sa
-from job_kit import new_job
 from starlette.routing import Match, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server.hub import Flavour
-from server.screens import COOKIE, ScreenLinks
+from server.auth.screen_links import COOKIE, ScreenLinks
+from server.hub.flavour import Flavour
 from tasks.data.db import users
 from tasks.data.passwords import hash_password
 from tasks.data.users import User, add_user, find_user
 from tasks.jobs import events
 from tasks.jobs.model import Event, Status, to_fields
 from tasks.jobs.store import JobError
+from tests.support.jobs import new_job
 
 ORIGIN = {"origin": "http://testserver"}
 PASSWORD = "correct horse battery"  # as tests/integration/conftest.py signs people in
@@ -315,7 +315,14 @@ def test_hub_renders_each_event_once_per_flavour(app, client, people, store):  #
         rendered.append("parts")
         return {kind: f'<p id="counted-{kind}">{len(rendered)}</p>' for kind in kinds}
 
-    counted = Flavour("counted", lambda context: "", parts, has_header=False)
+    counted = Flavour(
+        "counted",
+        context=lambda job, at: {"job": job},
+        render_row=lambda context: "",
+        render_parts=parts,
+        render_removed=lambda job_id: "",
+        header=None,
+    )
 
     async def endpoint(websocket: WebSocket) -> None:
         await app.state.hub.serve(websocket, Onlooker(), "all", flavour=counted)
@@ -359,7 +366,7 @@ def test_snapshot_never_replaces_a_newer_event(app, client, headers, people, sto
 def test_a_screen_outlives_the_sockets_access_recheck(app, client, headers, people, store):  # type: ignore[no-untyped-def]
     """The re-check that closes the sockets of people who lost access leaves screens alone:
     a screen has no session of a person (found when the two branches met)."""
-    from server.revocation import RECHECK_S
+    from server.hub.revocation import RECHECK_S
 
     screen = redeem(client, create_link(client, headers))
     job = new_job(store, people["power"], "Import of the spring cohort")

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
 from server.app import create_app
-from server.auth import SESSION_TTL_S, Sessions, SignInRefused
+from server.auth.sessions import SESSION_TTL_S, Sessions, SignInRefused
 from tasks.data.users import User, add_user, update_user
 from tasks.runtime import Runtime
 from tasks.settings import Settings

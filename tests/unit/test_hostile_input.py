@@ -15,9 +15,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from server.api import enrollment_lists, spreadsheet_safe
-from server.auth import is_local_path
-from server.uploads import UploadRefused, clean_filename
+from server.api.jobs import spreadsheet_safe
+from server.api.launches import enrollment_lists
+from server.auth.sessions import is_local_path
+from server.inputs import UploadRefused, clean_filename
 from tasks.csv_input import (
     ENROLLMENT_COLUMNS,
     USER_COLUMNS,

@@ -8,8 +8,8 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from tasks.jobs.model import Job, Person, Status
-from tasks.mail import build_job_mail, format_duration
+from tasks.jobs.model import Job, Person, Status, format_duration
+from tasks.mail import build_job_mail
 
 T0 = 1_700_000_000.0
 BASE_URL = "https://learn.example.org"
@@ -121,4 +121,4 @@ def test_non_ascii_names_survive_encoding() -> None:
     ],
 )
 def test_format_duration(seconds: float | None, text: str) -> None:
-    assert format_duration(seconds) == text
+    assert format_duration(seconds, "—") == text

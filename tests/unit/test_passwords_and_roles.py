@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.auth import is_local_path
+from server.auth.sessions import is_local_path
 from tasks.data.passwords import hash_password, verify_password
 from tasks.data.users import InvalidUser, User, check_email, check_name, check_role
 from tasks.settings import ConfigError, Settings

@@ -1,4 +1,4 @@
-"""The small parts of `server.ws_protocol` that stand in for asyncio's queue and event, and the
+"""The small parts of `server.hub.protocol` that stand in for asyncio's queue and event, and the
 frame encoding the hub writes to every socket of a group."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import asyncio
 from websockets.frames import Frame, Opcode
 from websockets.streams import StreamReader
 
-from server.ws_protocol import _Flag, _Inbox, encode_text
+from server.hub.protocol import _Flag, _Inbox, encode_text
 
 
 def parse(data: bytes) -> Frame:

@@ -1,0 +1,7 @@
+"""The JSON API under `/api`: jobs, launches, and the OpenAPI document that describes them."""
+
+from starlette.routing import BaseRoute
+
+from server.api import jobs, launches, openapi
+
+routes: list[BaseRoute] = [*jobs.routes, *launches.routes, *openapi.routes]

@@ -1,0 +1,189 @@
+"""The JSON API's jobs: list and read them, their errors (JSON and CSV), abort, notify, remove.
+
+Roles as in DESIGN.md: a Power User sees only their own jobs, and asking for anybody else's
+answers 404 so that its existence is not confirmed; `scope=all` is for Superadmins only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from server.actions import abort_job, delete_job, runtime_of, visible_job, watch_job
+from server.auth.access import require_admin
+from server.inputs import parse_cursor, parse_limit
+from server.views.templates import iso as render_iso
+from tasks.jobs.model import Job, Status
+from tasks.jobs.store import AuditEntry, JobStore
+from tasks.runtime import Runtime
+
+ERROR_CURSOR = r"^[0-9]{1,12}$"
+
+
+def iso(timestamp: float | None) -> str | None:
+    """ISO 8601 in UTC for the JSON, or null."""
+    return render_iso(timestamp) or None
+
+
+def job_json(job: Job, runtime: Runtime, at: float) -> dict[str, Any]:
+    settings = runtime.settings
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "description": job.description,
+        "owner": {"id": job.owner.id, "name": job.owner.name},
+        "status": job.status.value,
+        "total": job.total,
+        "done": job.done,
+        "percent": job.percent,
+        "error_count": job.error_count,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "heartbeat_at": iso(job.heartbeat_at),
+        "running_time_s": job.running_time(at),
+        "stalled": job.is_stalled(at, settings.stalled_after_s),
+        "aborted_by": (
+            {"id": job.aborted_by.id, "name": job.aborted_by.name} if job.aborted_by else None
+        ),
+        "aborted_at": iso(job.aborted_at),
+        "message": job.message or None,
+        "expires_at": iso(job.expires_at(runtime.store.retention_s)),
+        "url": f"{settings.base_url}/api/jobs/{job.id}",
+        "errors_url": f"{settings.base_url}/admin/background-jobs/{job.id}/errors",
+        "page_url": f"{settings.base_url}/admin/background-jobs/{job.id}",
+    }
+
+
+async def list_jobs(request: Request) -> Response:
+    viewer = await require_admin(request)
+    runtime = runtime_of(request)
+    params = request.query_params
+    scope = params.get("scope", "all" if viewer.is_superadmin else "mine")
+    if scope not in ("mine", "all"):
+        raise HTTPException(400, "scope must be 'mine' or 'all'")
+    if scope == "all" and not viewer.is_superadmin:
+        raise HTTPException(403, "Only Superadmins may list every job.")
+    statuses = []
+    for raw in filter(None, params.get("status", "").split(",")):
+        try:
+            statuses.append(Status(raw))
+        except ValueError:
+            known = ", ".join(s.value for s in Status)
+            raise HTTPException(400, f"unknown status {raw[:40]!r}: use {known}") from None
+    owner = viewer.id if scope == "mine" else None
+    cursor = parse_cursor(params.get("cursor"))
+    limit = parse_limit(params.get("limit"))
+    try:
+        page = await run_in_threadpool(runtime.store.list_jobs, owner, statuses, cursor, limit)
+    except ValueError:
+        raise HTTPException(400, "cursor is malformed: pass back the one a page gave you") from None
+    at = time.time()
+    return JSONResponse(
+        {"jobs": [job_json(j, runtime, at) for j in page.items], "cursor": page.cursor}
+    )
+
+
+async def get_job(request: Request) -> Response:
+    viewer = await require_admin(request)
+    runtime = runtime_of(request)
+    job = await run_in_threadpool(visible_job, runtime.store, viewer, request.path_params["id"])
+    data = job_json(job, runtime, time.time())
+    data["notify"] = await run_in_threadpool(runtime.store.is_watching, job.id, viewer.id)
+    data["audit"] = [audit_json(e) for e in await run_in_threadpool(runtime.store.audit, job.id)]
+    return JSONResponse(data)
+
+
+def audit_json(entry: AuditEntry) -> dict[str, Any]:
+    return {"action": entry.action, "by": {"id": entry.by.id, "name": entry.by.name},
+            "at": iso(entry.at)}  # fmt: skip
+
+
+async def list_errors(request: Request) -> Response:
+    viewer = await require_admin(request)
+    runtime = runtime_of(request)
+    job = await run_in_threadpool(visible_job, runtime.store, viewer, request.path_params["id"])
+    raw_cursor = request.query_params.get("cursor") or "0"
+    if not re.fullmatch(ERROR_CURSOR, raw_cursor):
+        raise HTTPException(400, "cursor is malformed: pass back the one a page gave you")
+    limit = parse_limit(request.query_params.get("limit"))
+    page = await run_in_threadpool(runtime.store.errors, job.id, int(raw_cursor), limit)
+    errors = [{"item": e.item, "message": e.message, "at": iso(e.at)} for e in page.items]
+    return JSONResponse({"errors": errors, "cursor": page.cursor, "count": job.error_count})
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """Neutralise a cell that a spreadsheet would run as a formula."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
+def error_rows(store: JobStore, job_id: str) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["item", "message", "at"])
+    cursor: int | None = 0
+    while cursor is not None:
+        page = store.errors(job_id, cursor, 1000)
+        for error in page.items:
+            writer.writerow([spreadsheet_safe(error.item), spreadsheet_safe(error.message),
+                             iso(error.at)])  # fmt: skip
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        cursor = int(page.cursor) if page.cursor else None
+
+
+async def download_errors(request: Request) -> Response:
+    viewer = await require_admin(request)
+    runtime = runtime_of(request)
+    job = await run_in_threadpool(visible_job, runtime.store, viewer, request.path_params["id"])
+    return StreamingResponse(
+        error_rows(runtime.store, job.id),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="job-{job.id}-errors.csv"'},
+    )
+
+
+async def abort(request: Request) -> Response:
+    viewer = await require_admin(request)
+    runtime = runtime_of(request)
+    job = await run_in_threadpool(abort_job, runtime, viewer, request.path_params["id"])
+    return JSONResponse(
+        job_json(job, runtime, time.time()), status_code=200 if job.is_final else 202
+    )
+
+
+async def notify(request: Request) -> Response:
+    viewer = await require_admin(request)
+    runtime = runtime_of(request)
+    job = await run_in_threadpool(watch_job, runtime, viewer, request.path_params["id"])
+    data = job_json(job, runtime, time.time())
+    data["notify"] = True
+    return JSONResponse(data)
+
+
+async def delete(request: Request) -> Response:
+    viewer = await require_admin(request)
+    await run_in_threadpool(delete_job, runtime_of(request), viewer, request.path_params["id"])
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/jobs", list_jobs, methods=["GET"]),
+    Route("/jobs/{id}", get_job, methods=["GET"]),
+    Route("/jobs/{id}", delete, methods=["DELETE"]),
+    Route("/jobs/{id}/errors", list_errors, methods=["GET"]),
+    Route("/jobs/{id}/errors.csv", download_errors, methods=["GET"]),
+    Route("/jobs/{id}/abort", abort, methods=["POST"]),
+    Route("/jobs/{id}/notify", notify, methods=["POST"]),
+]

@@ -1,0 +1,1 @@
+"""For operators: health (`/healthz`, `/readyz`) and Prometheus metrics (`/metrics`)."""

@@ -1,0 +1,54 @@
+"""Templates: one Jinja2 environment (autoescaped) for the pages, responses and pushes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.templating import Jinja2Templates
+
+import web
+from tasks.jobs.model import format_duration
+from tasks.jobs.overview import overview_of
+
+templates = Jinja2Templates(directory=str(web.TEMPLATES))
+env = templates.env
+# Templates are read once per process: without this, every render (each fragment of each job on
+# every tick, each row of a page) would first stat its file to see whether it changed.
+env.auto_reload = False
+
+
+def iso(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return (
+        datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
+
+
+def utc_text(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+env.filters["iso"] = iso
+env.filters["utc_text"] = utc_text
+env.filters["thousands"] = lambda n: f"{n:,}" if n is not None else "?"
+env.filters["duration"] = format_duration
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    """A page or fragment for `request`, with the viewer in its context."""
+    viewer = request.scope.get("state", {}).get("viewer")
+    if viewer is not None and viewer.may_run_jobs and "header" not in context:
+        context["header"] = overview_of(request.app.state.runtime.store, viewer.id)
+    context = {"viewer": viewer, **context}
+    response: HTMLResponse = templates.TemplateResponse(
+        request, name, context, status_code=status_code
+    )
+    return response

@@ -1,0 +1,33 @@
+"""What every admin page's header shows of a person's jobs: how many have not ended yet, and
+the latest few. Read by the pages and by the hub alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tasks.jobs.model import Job
+from tasks.jobs.store import JobStore
+
+RECENT = 5
+
+
+@dataclass(frozen=True)
+class Overview:
+    running: int
+    recent: list[Job]
+
+
+def running_counts(store: JobStore, owner_ids: Iterable[int]) -> dict[int, int]:
+    """How many of each person's jobs have not ended yet."""
+    counts = dict.fromkeys(owner_ids, 0)
+    if counts:
+        for job in store.get_many(store.active_ids()):
+            if job.owner.id in counts:
+                counts[job.owner.id] += 1
+    return counts
+
+
+def overview_of(store: JobStore, owner_id: int) -> Overview:
+    recent = store.list_jobs(owner_id=owner_id, limit=RECENT).items
+    return Overview(running_counts(store, [owner_id])[owner_id], recent)
