@@ -69,7 +69,10 @@ class EmbeddedRedis:
             "--protected-mode", "yes",
             "--logfile", str(self.folder / "redis.log"),
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        # A session of its own: a terminal's Ctrl-C (SIGINT to the whole foreground group) must
+        # not reach it, so that whoever started it stops it last (`stop()`), after the
+        # processes that use it have shut down.
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout_s
         while True:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -65,6 +65,21 @@ def _metrics_token(environ: Mapping[str, str]) -> str:
     return token
 
 
+# The whole-number settings: field -> (variable, smallest value allowed); each default is the
+# field's own, below.
+INTS = {
+    "retention_days": ("JOBS_RETENTION_DAYS", 1),
+    "progress_interval_ms": ("PROGRESS_INTERVAL_MS", 10),
+    "heartbeat_interval_s": ("HEARTBEAT_INTERVAL_S", 1),
+    "worker_lost_after_s": ("WORKER_LOST_AFTER_S", 5),
+    "hub_tick_ms": ("HUB_TICK_MS", 10),
+    "login_attempts_per_minute": ("LOGIN_ATTEMPTS_PER_MINUTE", 1),
+    "broker_heartbeat_timeout_ms": ("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 1000),
+    "broker_maintenance_chance": ("DRAMATIQ_MAINTENANCE_CHANCE", 0),
+    "db_retry_s": ("DB_RETRY_S", 0),
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     redis_url: str
@@ -112,6 +127,7 @@ class Settings:
         if env not in ("development", "production", "test"):
             raise ConfigError(f"JOBDECK_ENV={env!r} must be development, production or test")
         production = env == "production"
+        defaults = {f.name: f.default for f in fields(cls) if f.default is not MISSING}
         var_dir = Path(environ.get("JOBDECK_VAR", "var")).resolve()
         port = _int(environ, "PORT", 8000, minimum=1)
         if port > 65535:
@@ -137,17 +153,7 @@ class Settings:
             port=port,
             var_dir=var_dir,
             production=production,
-            retention_days=_int(environ, "JOBS_RETENTION_DAYS", 30, minimum=1),
-            progress_interval_ms=_int(environ, "PROGRESS_INTERVAL_MS", 200, minimum=10),
-            heartbeat_interval_s=_int(environ, "HEARTBEAT_INTERVAL_S", 2, minimum=1),
-            worker_lost_after_s=_int(environ, "WORKER_LOST_AFTER_S", 120, minimum=5),
-            hub_tick_ms=_int(environ, "HUB_TICK_MS", 100, minimum=10),
-            login_attempts_per_minute=_int(environ, "LOGIN_ATTEMPTS_PER_MINUTE", 10, minimum=1),
-            mail_from=environ.get("MAIL_FROM", "jobdeck <jobdeck@localhost>"),
-            broker_heartbeat_timeout_ms=_int(
-                environ, "DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 60_000, minimum=1000
-            ),
-            broker_maintenance_chance=_int(environ, "DRAMATIQ_MAINTENANCE_CHANCE", 1000, minimum=0),
-            db_retry_s=_int(environ, "DB_RETRY_S", 30, minimum=0),
+            **{name: _int(environ, var, defaults[name], low) for name, (var, low) in INTS.items()},
+            mail_from=environ.get("MAIL_FROM", defaults["mail_from"]),
             metrics_token=_metrics_token(environ),
         )

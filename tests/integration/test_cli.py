@@ -7,8 +7,11 @@ the password from stdin runs the installed console script in a subprocess.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,44 +261,75 @@ def test_demo_passwords_sign_in(place: Place, jobdeck: Run) -> None:
         assert verify_password(hashes[email], password)
 
 
-@pytest.mark.slow
-def test_run_brings_everything_up_where_it_says_and_sigterm_stops_it(tmp_path: Path) -> None:
-    """`jobdeck run` (what `make run` calls) with no PORT: web, worker and an embedded Redis
-    answer on the default port; SIGTERM stops them all. On 127.0.0.2, so that a `make run` on
-    127.0.0.1:8000 does not get in the way."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    import urllib.request
+class Running:
+    """`jobdeck run` (what `make run` calls) in a session of its own, with no PORT, REDIS_URL or
+    BASE_URL: web, worker and an embedded Redis on `host`:8000 (not 127.0.0.1, so that a
+    `make run` on 127.0.0.1:8000 does not get in the way)."""
 
-    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "REDIS_URL", "BASE_URL")}
-    env.update(HOST="127.0.0.2", JOBDECK_VAR=str(tmp_path / "var"),
-               DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}")  # fmt: skip
-    jobdeck = Path(sys.executable).parent / "jobdeck"
-    run = subprocess.Popen([str(jobdeck), "run"], env=env, cwd=Path(__file__).parents[2],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           start_new_session=True)  # fmt: skip
-    try:
+    def __init__(self, tmp_path: Path, host: str) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("PORT", "REDIS_URL", "BASE_URL")}
+        env.update(HOST=host, JOBDECK_VAR=str(tmp_path / "var"),
+                   DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}")  # fmt: skip
+        self.tmp_path, self.base_url = tmp_path, f"http://{host}:8000"
+        jobdeck = Path(sys.executable).parent / "jobdeck"
+        self.process = subprocess.Popen(
+            [str(jobdeck), "run"], env=env, cwd=Path(__file__).parents[2], text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        self.output = ""
+
+    def wait_ready(self) -> None:
         ready, deadline = None, time.monotonic() + 60
         while ready is None and time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen("http://127.0.0.2:8000/readyz", timeout=2) as answer:
+                with urllib.request.urlopen(self.base_url + "/readyz", timeout=2) as answer:
                     ready = answer.status
             except OSError:
                 time.sleep(0.2)  # not up yet (or not ready: no worker heartbeat yet)
-        assert ready == 200, "web, worker and Redis were not all up on 127.0.0.2:8000 in 60 s"
-        run.send_signal(signal.SIGTERM)
-        assert run.wait(timeout=30) in (0, 128 + signal.SIGTERM)  # stopped, not killed
-    finally:
-        if run.poll() is None:  # a failed check: stop what it started, as SIGTERM does
-            run.send_signal(signal.SIGTERM)
+        assert ready == 200, f"web, worker and Redis were not all up on {self.base_url} in 60 s"
+
+    def finish(self) -> str:
+        """Stop what is still running (as SIGTERM does) and return everything it printed."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
             try:
-                run.wait(timeout=30)
+                self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(run.pid, signal.SIGKILL)
-        output = run.communicate()[0]
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.output = self.process.communicate()[0]
+        return self.output
+
+    def leftovers(self) -> str:
+        found = subprocess.run(["pgrep", "-f", str(self.tmp_path)], capture_output=True, text=True)
+        return found.stdout
+
+
+@pytest.mark.slow
+def test_run_brings_everything_up_where_it_says_and_sigterm_stops_it(tmp_path: Path) -> None:
+    run = Running(tmp_path, "127.0.0.2")
+    try:
+        run.wait_ready()
+        run.process.send_signal(signal.SIGTERM)
+        assert run.process.wait(timeout=30) in (0, 128 + signal.SIGTERM)  # stopped, not killed
+    finally:
+        output = run.finish()
     assert "jobdeck on http://127.0.0.2:8000" in output, output
-    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
-    assert leftovers.stdout == "", f"still running after SIGTERM: {leftovers.stdout}"
+    assert run.leftovers() == "", f"still running after SIGTERM: {run.leftovers()}"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_web_and_worker_before_redis_and_prints_no_traceback(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C sends SIGINT to the whole foreground process group at once. The
+    embedded Redis must not get it: it stops last, once web and worker are gone, so neither
+    loses its connection while it shuts down."""
+    run = Running(tmp_path, "127.0.0.3")
+    try:
+        run.wait_ready()
+        os.killpg(run.process.pid, signal.SIGINT)
+        run.process.wait(timeout=30)
+    finally:
+        output = run.finish()
+    assert "jobdeck on http://127.0.0.3:8000" in output, output
+    assert "Traceback" not in output, output
+    assert "ConnectionError" not in output, output
+    assert run.leftovers() == "", f"still running after Ctrl-C: {run.leftovers()}"

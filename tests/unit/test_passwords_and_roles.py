@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from server.auth.sessions import is_local_path
 from tasks.data.passwords import hash_password, verify_password
 from tasks.data.users import InvalidUser, User, check_email, check_name, check_role
-from tasks.settings import ConfigError, Settings
+from tasks.settings import INTS, ConfigError, Settings
 
 # -- passwords -------------------------------------------------------------------------------
 
@@ -231,3 +232,20 @@ def test_https_base_url_is_https(tmp_path: Path) -> None:
     settings = Settings.from_environ(environ(tmp_path, BASE_URL="https://jobs.example.com/"))
     assert settings.is_https
     assert settings.base_url == "https://jobs.example.com"
+
+
+def test_unset_number_settings_take_their_field_defaults(tmp_path: Path) -> None:
+    settings = Settings.from_environ(environ(tmp_path))
+    for field in dataclasses.fields(Settings):
+        if field.name in INTS:
+            assert getattr(settings, field.name) == field.default, field.name
+
+
+@pytest.mark.parametrize("name", sorted(INTS))
+def test_each_number_setting_is_read_from_its_variable_and_bounded(
+    tmp_path: Path, name: str
+) -> None:
+    variable, minimum = INTS[name]
+    assert getattr(Settings.from_environ(environ(tmp_path, **{variable: "12345"})), name) == 12345
+    with pytest.raises(ConfigError, match=f"{variable}='{minimum - 1}' must be at least"):
+        Settings.from_environ(environ(tmp_path, **{variable: str(minimum - 1)}))
