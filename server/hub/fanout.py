@@ -65,6 +65,7 @@ class Hub:
         self.by_user: dict[int, set[Socket]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: aioredis.Redis | None = None
+        self.has_subscribed = False  # a socket that connects from now on gets one snapshot
 
     @property
     def last(self) -> dict[str, Job]:
@@ -217,7 +218,7 @@ class Hub:
         writers: served by `HubProtocol`, not busy, every job of the tick already on its page,
         none removed, no header items of its own. The others, for a closer look."""
         others: set[Socket] = set()
-        changed = renderer.ids
+        changed, ended = renderer.ids, renderer.ended
         if renderer.removed:
             others.update(self.views_all)
             return others
@@ -236,6 +237,8 @@ class Hub:
                 made = frames[key] = Outgoing(items)
             if made.items:
                 made.writers.append((sock, writer))
+            if ended:
+                sock.known.difference_update(ended)
         return others
 
     # -- sockets ---------------------------------------------------------------------------
@@ -249,7 +252,9 @@ class Hub:
 
     async def resync_all(self) -> None:
         """After (re)subscribing, events may have been missed: send every socket the truth."""
-        for sock in list(self.sockets):
+        sockets = list(self.sockets)
+        self.has_subscribed = True
+        for sock in sockets:
             await self._send_snapshot(sock)
 
     async def _send_snapshot(self, sock: Socket) -> None:

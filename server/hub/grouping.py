@@ -19,6 +19,11 @@ class TickRenderer:
         self.at = at
         self.ids = set(changes)
         self.removed = {job_id for job_id, c in changes.items() if c.job is None}
+        # Jobs that end this tick. A socket remembers (`known`) only the jobs on its page that
+        # may still change: an ended job's last state goes out this tick, and nothing follows
+        # it but its removal, which every socket gets anyway. So a socket on View All all day
+        # remembers as many jobs as are running, not every job of the retention period.
+        self.ended = {job_id for job_id, c in changes.items() if c.job and c.job.is_final}
         self._parts: dict[tuple[Flavour, str], Items] = {}
         self._rows: dict[tuple[Flavour, str], str] = {}
         self._contexts: dict[tuple[Flavour, str], Context] = {}
@@ -72,8 +77,8 @@ class TickRenderer:
             )
         if sock.inserts_new and unknown:
             sock.known.update(unknown)
-        if self.removed and sock.known:
-            sock.known.difference_update(self.removed)
+        if sock.known and (self.removed or self.ended):
+            sock.known.difference_update(self.removed, self.ended)
         return key, items
 
     def _items(

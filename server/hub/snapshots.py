@@ -46,7 +46,8 @@ def offer_snapshot(
         context = flavour.context(job, at)
         if sock.inserts_new:
             sock.offer((job.id, "row"), flavour.render_row(context))
-        sock.known.add(job.id)  # so that a page that inserts nothing still gets updates
+        if not job.is_final:  # so that a page that inserts nothing still gets its updates
+            sock.known.add(job.id)
         for kind, fragment in flavour.render_parts(context, ALL_PARTS).items():
             sock.offer((job.id, kind), fragment)
     for key, fragment in newer.items():

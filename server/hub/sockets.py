@@ -51,7 +51,7 @@ class Socket:
     inserts_new: bool
     flavour: Flavour
     writer: HubProtocol | None = None  # takes pre-encoded frames (server/hub/protocol.py)
-    known: set[str] = field(default_factory=set)  # jobs on its page (see `forget`)
+    known: set[str] = field(default_factory=set)  # jobs on its page not ended yet
     pending: dict[Key, str] = field(default_factory=dict)
     snapshotting: bool = False
     sender: asyncio.Task[None] | None = None  # only while a send waits for a full transport

@@ -14,6 +14,7 @@ from server.app import create_app
 from tasks.data.courses import add_course
 from tasks.data.users import User, add_user
 from tasks.jobs.model import Person
+from tests.support.waiting import wait_until
 
 CATALOGUE = {
     "CS101": "Introduction to programming",
@@ -73,6 +74,9 @@ def app(settings, runtime):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
     with TestClient(app) as client:  # one event loop for the app, its hub and every socket
+        # Until the hub has subscribed, a socket that connects would get its snapshot twice
+        # (once on connect, once when the subscription resyncs every socket).
+        wait_until(lambda: app.state.hub.has_subscribed, 10, "the hub to subscribe")
         yield client
 
 

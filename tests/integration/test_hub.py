@@ -140,3 +140,23 @@ def test_watchers_get_an_in_app_notice_when_the_job_ends(app, client, headers, p
         own = new_job(store, people["super"], "Import users from own.csv (10 rows)")
         frame = receive_until(other, f'id="recent-{own.id}"')
         assert "watched.csv" not in frame
+
+
+def test_a_view_all_socket_forgets_jobs_once_their_end_is_sent(app, client, headers, people, store):  # type: ignore[no-untyped-def]
+    before = new_job(store, people["power"], "Import users from old.csv (10 rows)")
+    store.transition(before.id, Event.START, at=time.time())
+    store.transition(before.id, Event.COMPLETE, at=time.time())
+    with client.websocket_connect("/ws/jobs?tab=all", headers=headers["super"]) as ws:
+        receive_until(ws, f'id="j{before.id}s"')  # an ended job in the snapshot
+        (sock,) = app.state.hub.sockets
+        assert before.id not in sock.known
+        job = new_job(store, people["power"], "Import users from day.csv (10 rows)")
+        store.transition(job.id, Event.START, at=time.time())
+        receive_until(ws, "status-running")
+        assert job.id in sock.known  # running: its updates must reach the page
+        store.transition(job.id, Event.COMPLETE, at=time.time())
+        receive_until(ws, "status-completed")
+        assert sock.known == set()
+        # Removing it later still reaches the page, although the socket forgot it.
+        store.delete(job.id)
+        assert f'id="j{job.id}" hx-swap-oob="delete"' in receive_until(ws, "hx-swap-oob")
