@@ -80,9 +80,10 @@ async def test_socket_churn_leaks_nothing_and_logs_no_error(
     Open.peak = 0
     sizes = await churn(url, headers, int(PER_SECOND * DURATION_S), PER_SECOND)
     took = time.monotonic() - started
-    rss_after = server.rss_kib()
+    rss_after, peak = server.rss_kib(), Open.peak
+    Open.peak = 0
     again = await churn(url, headers, AGAIN, PER_SECOND)  # a leak would grow on
-    rss_again = server.rss_kib()
+    rss_again, peak_again = server.rss_kib(), Open.peak
 
     log = server.log.read_text()
     failed = [size for size in [*sizes, *again] if isinstance(size, BaseException)]
@@ -91,13 +92,17 @@ async def test_socket_churn_leaks_nothing_and_logs_no_error(
         f"churn: {len(sizes)} sockets in {took:.1f}s ({len(sizes) / took:.0f}/s), snapshot "
         f"{min(sizes)}-{max(sizes)} bytes; web RSS {rss_before / 1024:.1f} MiB before, "
         f"{rss_after / 1024:.1f} MiB after, {rss_again / 1024:.1f} MiB after {AGAIN} more; "
-        f"{len(failed)} failed; at most {Open.peak} open at once"
+        f"{len(failed)} failed; at most {peak} open at once ({peak_again} after)"
     )
     assert not failed, f"{len(failed)} sockets failed, the first: {failed[0]!r}"
     assert min(sizes) > JOBS * 500, "a socket got less than the whole snapshot"
     assert took < DURATION_S * 2, "the web process could not keep up with the churn"
-    assert rss_again - rss_after < 2 * 1024, "memory grows with sockets that are gone"
     # RSS keeps the high-water mark of the sockets open at once (a backlog when the machine is
-    # busy): the allocator keeps what it freed. Beyond that, nothing may stay.
-    assert rss_again - rss_before < 8 * 1024 + Open.peak * PER_OPEN_KIB, "memory did not come back"
+    # busy): the allocator keeps what it freed. Beyond that, nothing may stay. A busier
+    # machine during the last round can set a new mark (seen: 899 open at once, +3.4 MiB).
+    new_mark_kib = max(0, peak_again - peak) * PER_OPEN_KIB
+    assert rss_again - rss_after < 2 * 1024 + new_mark_kib, "memory grows with sockets gone"
+    assert rss_again - rss_before < 8 * 1024 + peak * PER_OPEN_KIB + new_mark_kib, (
+        "memory did not come back"
+    )
     assert "ERROR" not in log and "Traceback" not in log, log[-3000:]
