@@ -1,6 +1,6 @@
 """The JSON API's jobs: list and read them, their errors (JSON and CSV), abort, notify, remove.
 
-Roles as in DESIGN.md: a Power User sees only their own jobs, and asking for anybody else's
+Roles as on the pages (README): a Power User sees only their own jobs, and asking for anybody else's
 answers 404 so that its existence is not confirmed; `scope=all` is for Superadmins only.
 """
 

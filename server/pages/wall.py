@@ -1,9 +1,9 @@
 """The wallboard: View All for a big screen, read-only, kept live by the hub like the page.
 
 Two kinds of viewer may open it: a signed-in Superadmin, and a wall screen holding a screen
-link's cookie (server/screens.py). A screen gets this page, its socket and nothing else: every
-other page and API asks `viewer_of()`, which knows only people. A screen whose link is revoked
-or expires is told so, on the page and by its socket closing with 1008.
+link's cookie (server/auth/screen_links.py). A screen gets this page, its socket and nothing
+else: every other page and API asks `viewer_of()`, which knows only people. A screen whose link
+is revoked or expires is told so, on the page and by its socket closing with 1008.
 """
 
 from __future__ import annotations

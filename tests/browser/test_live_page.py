@@ -37,7 +37,7 @@ pytestmark = pytest.mark.browser
 
 
 class Server(Protocol):
-    """What these tests use of a served app (`ServedApp` in tests/browser/conftest.py)."""
+    """What these tests use of a served app (`ServedApp` in tests/support/served.py)."""
 
     @property
     def base_url(self) -> str: ...

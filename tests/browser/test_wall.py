@@ -34,7 +34,7 @@ RECOVERY_TIMEOUT_MS = 30_000
 
 
 class Server(Protocol):
-    """What these tests use of a served app (`ServedApp` in tests/browser/conftest.py)."""
+    """What these tests use of a served app (`ServedApp` in tests/support/served.py)."""
 
     @property
     def base_url(self) -> str: ...
