@@ -108,6 +108,14 @@ def import_from(runtime: Runtime, viewer: Viewer, upload: Upload) -> Job:
     )
 
 
-def enroll_from(runtime: Runtime, viewer: Viewer, chunks: Iterable[bytes], description: str) -> Job:
-    """Queue the enrollments of an `email,course` CSV; InvalidUpload if bad."""
+def enroll_from(runtime: Runtime, viewer: Viewer, upload: Upload) -> Job:
+    """Queue the enrollments of an uploaded `email,course` CSV; InvalidUpload if bad."""
+    description = f"Enroll users in courses from {upload.filename}"
+    return enroll_pairs(runtime, viewer, upload.chunks(), description)
+
+
+def enroll_pairs(
+    runtime: Runtime, viewer: Viewer, chunks: Iterable[bytes], description: str
+) -> Job:
+    """Queue the enrollments of an `email,course` CSV given in chunks; InvalidUpload if bad."""
     return launch_enrollment(runtime, owner_of(viewer), viewer.user.role, chunks, description)

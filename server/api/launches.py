@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.actions import enroll_from, import_from, runtime_of
+from server.actions import enroll_from, enroll_pairs, import_from, runtime_of
 from server.api.jobs import job_json
 from server.auth.access import require_admin
 from server.inputs import UploadRefused, received_upload, refusal
@@ -72,13 +72,10 @@ async def launch_enrollment(request: Request) -> Response:
     try:
         if request.headers.get("content-type", "").startswith("application/json"):
             chunks, description = await enrollment_json(request)
-            job = await run_in_threadpool(enroll_from, runtime, viewer, chunks, description)
+            job = await run_in_threadpool(enroll_pairs, runtime, viewer, chunks, description)
         else:
             async with received_upload(request) as upload:
-                description = f"Enroll users in courses from {upload.filename}"
-                job = await run_in_threadpool(
-                    enroll_from, runtime, viewer, upload.chunks(), description
-                )
+                job = await run_in_threadpool(enroll_from, runtime, viewer, upload)
     except (UploadRefused, InvalidUpload) as exc:
         status, message = refusal(exc)
         return JSONResponse({"error": message}, status_code=status)
