@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -21,13 +20,11 @@ from starlette.routing import Route
 
 from server.actions import abort_job, delete_job, runtime_of, visible_job, watch_job
 from server.auth.access import require_admin
-from server.inputs import parse_cursor, parse_limit
+from server.inputs import parse_cursor, parse_error_cursor, parse_limit
 from server.views.templates import iso as render_iso
 from tasks.jobs.model import Job, Status
 from tasks.jobs.store import AuditEntry, JobStore
 from tasks.runtime import Runtime
-
-ERROR_CURSOR = r"^[0-9]{1,12}$"
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -113,11 +110,9 @@ async def list_errors(request: Request) -> Response:
     viewer = await require_admin(request)
     runtime = runtime_of(request)
     job = await run_in_threadpool(visible_job, runtime.store, viewer, request.path_params["id"])
-    raw_cursor = request.query_params.get("cursor") or "0"
-    if not re.fullmatch(ERROR_CURSOR, raw_cursor):
-        raise HTTPException(400, "cursor is malformed: pass back the one a page gave you")
+    cursor = parse_error_cursor(request.query_params.get("cursor"))
     limit = parse_limit(request.query_params.get("limit"))
-    page = await run_in_threadpool(runtime.store.errors, job.id, int(raw_cursor), limit)
+    page = await run_in_threadpool(runtime.store.errors, job.id, cursor, limit)
     errors = [{"item": e.item, "message": e.message, "at": iso(e.at)} for e in page.items]
     return JSONResponse({"errors": errors, "cursor": page.cursor, "count": job.error_count})
 

@@ -14,8 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.api.jobs import ERROR_CURSOR
-from server.inputs import JOB_CURSOR, MAX_PAGE
+from server.inputs import ERROR_CURSOR, JOB_CURSOR, MAX_PAGE
 from tasks.jobs.model import Status
 
 

@@ -16,6 +16,7 @@ import pytest
 from server.inputs import FRAMING_ROOM
 from server.pages.signin import MAX_SIGN_IN_BODY
 from tasks.csv_input import MAX_BYTES
+from tests.support.jobs import new_job
 
 CHUNK = 64 * 1024
 MB = 1024 * 1024
@@ -53,7 +54,7 @@ def send_endless(app, path: str, headers: dict[str, str], head: bytes, filler: b
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
         "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
         "root_path": "", "client": ("127.0.0.1", 5000), "server": ("testserver", 80),
-        "headers": [(k.lower().encode(), v.encode()) for k, v in
+        "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in
                     {"host": "testserver", "origin": "http://testserver", **headers}.items()],
     }  # fmt: skip
     # In a thread of its own: after a browser test in the same session, Playwright's sync API
@@ -132,3 +133,48 @@ def test_a_made_up_cursor_is_a_400(client, signed_in) -> None:  # type: ignore[n
             response = client.get(path, params={"cursor": cursor}, headers=headers)
             assert response.status_code == 400, (path, cursor)
             assert "cursor" in response.text
+
+
+# -- digits that are not ASCII ------------------------------------------------------------------
+
+# str.isdigit() takes '²' (and '٣', '߀'...), int() refuses them: each of these answered a 500.
+SUPERSCRIPT = [
+    ("/api/jobs", {"limit": "²"}),
+    ("/api/jobs/{id}/errors", {"limit": "²"}),
+    ("/api/jobs/{id}/errors", {"cursor": "²"}),
+    ("/admin/background-jobs/{id}", {"cursor": "²"}),
+    ("/admin/background-jobs/{id}/errors", {"cursor": "²"}),
+    ("/admin/background-jobs/{id}/errors-dialog", {"cursor": "²"}),
+    ("/admin/background-jobs/{id}/errors", {"cursor": "٣"}),
+]
+
+
+@pytest.mark.parametrize(("path", "params"), SUPERSCRIPT)
+def test_a_superscript_digit_in_a_number_is_a_400(client, signed_in, store, path, params) -> None:  # type: ignore[no-untyped-def]
+    sue, headers = signed_in("superadmin", "sue@example.com")
+    job = new_job(store, sue)
+    response = client.get(path.format(id=job.id), params=params, headers=headers)
+    assert response.status_code == 400, response.text
+    name = next(iter(params))
+    assert name in response.text
+    if path.startswith("/admin/"):  # a page a person reads, not a traceback
+        assert response.headers["content-type"].startswith("text/html")
+        assert "Traceback" not in response.text
+
+
+def test_a_superscript_lifetime_for_a_screen_link_is_a_400(client, signed_in) -> None:  # type: ignore[no-untyped-def]
+    _sue, headers = signed_in("superadmin", "sue@example.com")
+    form = {"name": "Hall screen", "nonce": "n" * 22, "lifetime_days": "³"}
+    response = client.post("/admin/screens", data=form, headers=headers)
+    assert response.status_code == 400, response.text
+    assert "Choose how long the link lasts." in response.text
+
+
+def test_a_superscript_content_length_is_not_believed(app, cookie) -> None:  # type: ignore[no-untyped-def]
+    """Latin-1 byte 0xB2 in Content-Length reads as '²': the declared size is ignored (the body
+    is still counted as it streams) rather than failing the request."""
+    headers = {"content-type": "multipart/form-data; boundary=x", "cookie": cookie,
+               "content-length": "\xb2"}  # fmt: skip
+    head = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'
+    status, _read = send_endless(app, "/api/imports/users", headers, head, b"a" * CHUNK, 60 * MB)
+    assert status == 413
