@@ -27,6 +27,8 @@ from tasks.csv_input import MAX_BYTES, InvalidUpload
 FRAMING_ROOM = 64 * 1024
 CHUNK = 1024 * 1024
 MAX_PAGE = 200
+# A page of errors' cursor: the position of its first error.
+ERROR_CURSOR = r"^[0-9]{1,12}$"
 # A page's cursor, as list_jobs makes it: the last job's creation time (a float's repr) and id.
 JOB_CURSOR = r"^[0-9]{1,12}(\.[0-9]{1,20})?(e[+-]?[0-9]{1,3})?:[0-9a-f]{16}$"
 
@@ -86,7 +88,8 @@ async def read_upload(request: Request, limit: int = MAX_BYTES) -> Upload:
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise UploadRefused(415, "Send the file as multipart/form-data in a field named 'file'.")
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + FRAMING_ROOM:
+    size = whole_number(declared or "", 20)
+    if size is not None and size > limit + FRAMING_ROOM:
         raise UploadRefused(413, f"The file is larger than {limit // (1024 * 1024)} MB.")
     capped = limited(request, limit + FRAMING_ROOM)
     try:
@@ -133,9 +136,28 @@ def parse_cursor(raw: str | None) -> str | None:
     return raw
 
 
+def whole_number(raw: str, most_digits: int) -> int | None:
+    """The value of `raw` if it is 1 to `most_digits` ASCII digits, else None. (`str.isdigit()`
+    alone also takes '²' and other digits that `int()` refuses.)"""
+    if 0 < len(raw) <= most_digits and raw.isascii() and raw.isdigit():
+        return int(raw)
+    return None
+
+
 def parse_limit(raw: str | None, default: int = 50) -> int:
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    limit = whole_number(raw, 3)
+    if limit is None or not 1 <= limit <= MAX_PAGE:
         raise HTTPException(400, f"limit must be a whole number from 1 to {MAX_PAGE}")
+    return limit
+
+
+def parse_error_cursor(raw: str | None) -> int:
+    """The position a page of errors starts at: 0 for the first page; HTTP 400 for anything but
+    the cursor a page gave."""
+    if not raw:
+        return 0
+    if not re.fullmatch(ERROR_CURSOR, raw):
+        raise HTTPException(400, "cursor is malformed: pass back the one a page gave you")
     return int(raw)

@@ -106,10 +106,10 @@ def pairs_csv(emails: Iterable[str], courses: Iterable[str]) -> Iterator[bytes]:
     for email in emails:
         for course in course_list:
             writer.writerow((email, course))
-        if buffer.tell() >= READ_BYTES:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
+            if buffer.tell() >= READ_BYTES:  # within an email too: its courses may be many
+                yield buffer.getvalue().encode()
+                buffer.seek(0)
+                buffer.truncate()
     yield buffer.getvalue().encode()
 
 

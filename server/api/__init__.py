@@ -4,4 +4,5 @@ from starlette.routing import BaseRoute
 
 from server.api import jobs, launches, openapi
 
-routes: list[BaseRoute] = [*jobs.routes, *launches.routes, *openapi.routes]
+routes: list[BaseRoute] = [*jobs.routes, *launches.routes]
+routes.append(openapi.document_route(routes, prefix="/api"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,17 +16,34 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from server.actions import abort_job, delete_job, runtime_of, visible_job, watch_job
+from server.api import schema
+from server.api.openapi import (
+    JOB_ID,
+    NOT_YOURS,
+    SIGNED_IN,
+    SIGNED_IN_FROM_HERE,
+    Answer,
+    Operation,
+    json_answer,
+    query,
+)
 from server.auth.access import require_admin
-from server.inputs import parse_cursor, parse_limit
+from server.inputs import (
+    ERROR_CURSOR,
+    JOB_CURSOR,
+    MAX_PAGE,
+    parse_cursor,
+    parse_error_cursor,
+    parse_limit,
+)
 from server.views.templates import iso as render_iso
 from tasks.jobs.model import Job, Status
 from tasks.jobs.store import AuditEntry, JobStore
 from tasks.runtime import Runtime
 
-ERROR_CURSOR = r"^[0-9]{1,12}$"
+CURSOR_DESCRIPTION = "The cursor the previous page gave; absent for the first page."
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -36,6 +52,7 @@ def iso(timestamp: float | None) -> str | None:
 
 
 def job_json(job: Job, runtime: Runtime, at: float) -> dict[str, Any]:
+    """A job as `schema.Job` describes it (a dict: a page of 200 costs less than with models)."""
     settings = runtime.settings
     return {
         "id": job.id,
@@ -113,11 +130,9 @@ async def list_errors(request: Request) -> Response:
     viewer = await require_admin(request)
     runtime = runtime_of(request)
     job = await run_in_threadpool(visible_job, runtime.store, viewer, request.path_params["id"])
-    raw_cursor = request.query_params.get("cursor") or "0"
-    if not re.fullmatch(ERROR_CURSOR, raw_cursor):
-        raise HTTPException(400, "cursor is malformed: pass back the one a page gave you")
+    cursor = parse_error_cursor(request.query_params.get("cursor"))
     limit = parse_limit(request.query_params.get("limit"))
-    page = await run_in_threadpool(runtime.store.errors, job.id, int(raw_cursor), limit)
+    page = await run_in_threadpool(runtime.store.errors, job.id, cursor, limit)
     errors = [{"item": e.item, "message": e.message, "at": iso(e.at)} for e in page.items]
     return JSONResponse({"errors": errors, "cursor": page.cursor, "count": job.error_count})
 
@@ -178,12 +193,50 @@ async def delete(request: Request) -> Response:
     return Response(status_code=204)
 
 
-routes = [
-    Route("/jobs", list_jobs, methods=["GET"]),
-    Route("/jobs/{id}", get_job, methods=["GET"]),
-    Route("/jobs/{id}", delete, methods=["DELETE"]),
-    Route("/jobs/{id}/errors", list_errors, methods=["GET"]),
-    Route("/jobs/{id}/errors.csv", download_errors, methods=["GET"]),
-    Route("/jobs/{id}/abort", abort, methods=["POST"]),
-    Route("/jobs/{id}/notify", notify, methods=["POST"]),
+STATUSES = "|".join(s.value for s in Status)
+ERROR_PARAMETERS = [
+    JOB_ID,
+    query("cursor", {"type": "string", "pattern": ERROR_CURSOR}, CURSOR_DESCRIPTION),
+    query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50}),
 ]
+LIST_PARAMETERS = [
+    query("scope", {"type": "string", "enum": ["mine", "all"]},
+          "'all' (Superadmins only) or 'mine'."),
+    query("status", {"type": "string", "pattern": f"^({STATUSES})(,({STATUSES}))*$"},
+          "Comma-separated statuses."),
+    query("cursor", {"type": "string", "pattern": JOB_CURSOR}, CURSOR_DESCRIPTION),
+    ERROR_PARAMETERS[2],
+]  # fmt: skip
+
+routes = [
+    Operation("GET", "/jobs", list_jobs, "List jobs, newest first",
+              {200: json_answer("A page of jobs.", schema.JobPage),
+               400: json_answer("A malformed parameter."), **SIGNED_IN},
+              LIST_PARAMETERS),
+    Operation("GET", "/jobs/{id}", get_job, "One job",
+              {200: json_answer("The job.", schema.JobDetail), **SIGNED_IN, **NOT_YOURS},
+              [JOB_ID]),
+    Operation("DELETE", "/jobs/{id}", delete, "Remove an ended job, its errors and its input",
+              {204: Answer("Removed."), 409: json_answer("The job has not ended."),
+               **SIGNED_IN_FROM_HERE, **NOT_YOURS},
+              [JOB_ID]),
+    Operation("GET", "/jobs/{id}/errors", list_errors, "A job's errors, in the order they happened",
+              {200: json_answer("A page of errors.", schema.ErrorPage),
+               400: json_answer("A malformed parameter."), **SIGNED_IN, **NOT_YOURS},
+              ERROR_PARAMETERS),
+    Operation("GET", "/jobs/{id}/errors.csv", download_errors,
+              "All of a job's errors as CSV (formulas neutralised)",
+              {200: Answer("item,message,at", {"text/csv": None}), **SIGNED_IN, **NOT_YOURS},
+              [JOB_ID]),
+    Operation("POST", "/jobs/{id}/abort", abort, "Abort a job",
+              {200: json_answer("Aborted (it was still queued).", schema.Job),
+               202: json_answer("Aborting: the worker stops at its next check.", schema.Job),
+               409: json_answer("Already ended or being aborted."),
+               **SIGNED_IN_FROM_HERE, **NOT_YOURS},
+              [JOB_ID]),
+    Operation("POST", "/jobs/{id}/notify", notify, "Email me when this job ends",
+              {200: json_answer("Noted.", schema.WatchedJob),
+               409: json_answer("The job has already ended."),
+               **SIGNED_IN_FROM_HERE, **NOT_YOURS},
+              [JOB_ID]),
+]  # fmt: skip

@@ -3,23 +3,26 @@ upload, or JSON lists of emails and courses). Each answers 202 at once with the 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from server.actions import enroll_from, enroll_pairs, import_from, runtime_of
+from server.api import schema
 from server.api.jobs import job_json
+from server.api.openapi import SIGNED_IN_FROM_HERE, Body, Operation, json_answer
 from server.auth.access import require_admin
 from server.inputs import UploadRefused, received_upload, refusal
-from tasks.csv_input import InvalidUpload
+from tasks.csv_input import MAX_BYTES, MAX_ROWS, InvalidUpload
 from tasks.launch import pairs_csv
 
-MAX_ENROLL_JSON_BYTES = 5 * 1024 * 1024
+MB = 1024 * 1024
+MAX_ENROLL_JSON_BYTES = 5 * MB
 
 
 async def launch_import(request: Request) -> Response:
@@ -34,31 +37,61 @@ async def launch_import(request: Request) -> Response:
     return JSONResponse(job_json(job, runtime, time.time()), status_code=202)
 
 
-def enrollment_lists(body: bytes) -> tuple[list[str], list[str]]:
+def enrollment_lists(body: bytes | bytearray) -> tuple[list[str], list[str]]:
+    """The emails and courses of a JSON enrollment body (`schema.EnrollmentLists`), each once;
+    UploadRefused(400) with a sentence naming what is wrong."""
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
-        raise UploadRefused(400, "The body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise UploadRefused(400, 'Send {"emails": [...], "courses": [...]}.')
-    emails, courses = data.get("emails"), data.get("courses")
-    for name, value in (("emails", emails), ("courses", courses)):
-        if not isinstance(value, list) or not value:
-            raise UploadRefused(400, f"{name} must be a non-empty list of strings.")
-        if not all(isinstance(v, str) and 0 < len(v) <= 254 for v in value):
-            raise UploadRefused(400, f"every entry of {name} must be a string of 1-254 characters.")
-    assert isinstance(emails, list) and isinstance(courses, list)
-    return list(dict.fromkeys(emails)), list(dict.fromkeys(courses))
+        lists = schema.EnrollmentLists.model_validate_json(body)
+    except ValidationError as invalid:
+        raise UploadRefused(400, refusal_of(invalid.errors()[0])) from None
+    return list(dict.fromkeys(lists.emails)), list(dict.fromkeys(lists.courses))
+
+
+def refusal_of(error: ErrorDetails) -> str:
+    if error["type"] == "json_invalid":
+        return "The body is not valid JSON."
+    where = error["loc"]
+    if not where or where[0] not in ("emails", "courses"):
+        return 'Send {"emails": [...], "courses": [...]}.'
+    if len(where) == 1:
+        return f"{where[0]} must be a non-empty list of strings."
+    return f"every entry of {where[0]} must be a string of 1-254 characters."
+
+
+def check_enrollment_size(emails: list[str], courses: list[str]) -> None:
+    """Refuse (413) by arithmetic what the pairs CSV could not hold: more rows, or more bytes
+    (`email,course` and a newline per pair, before any quoting), than an uploaded file may
+    have. Nothing is built before."""
+    pairs = len(emails) * len(courses)
+    if pairs > MAX_ROWS:
+        raise UploadRefused(
+            413,
+            f"{len(emails):,} emails × {len(courses):,} courses make {pairs:,} enrollments; "
+            f"at most {MAX_ROWS:,} can be sent at once: split the lists.",
+        )
+    size = (
+        sum(len(e.encode()) for e in emails) * len(courses)
+        + sum(len(c.encode()) for c in courses) * len(emails)
+        + 2 * pairs
+    )
+    if size > MAX_BYTES:
+        raise UploadRefused(
+            413,
+            f"These {pairs:,} enrollments make a file of {size / MB:.0f} MB; at most "
+            f"{MAX_BYTES // MB} MB can be sent at once: split the lists.",
+        )
 
 
 async def enrollment_json(request: Request) -> tuple[Iterator[bytes], str]:
-    """The pairs CSV and description of a JSON enrollment body."""
-    body = b""
+    """The pairs CSV (streamed as it is read) and description of a JSON enrollment body."""
+    body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_ENROLL_JSON_BYTES:
             raise UploadRefused(413, "The request is larger than 5 MB.")
     emails, courses = enrollment_lists(body)
+    del body
+    check_enrollment_size(emails, courses)
     pairs = len(emails) * len(courses)
     description = (
         f"Enroll {len(emails):,} users in {len(courses):,} courses ({pairs:,} enrollments)"
@@ -82,7 +115,22 @@ async def launch_enrollment(request: Request) -> Response:
     return JSONResponse(job_json(job, runtime, time.time()), status_code=202)
 
 
+REFUSALS = {
+    **SIGNED_IN_FROM_HERE,
+    400: json_answer("The request could not be read."),
+    413: json_answer("Over the size limit (an upload is cut off while it streams)."),
+    415: json_answer("Not multipart/form-data (or JSON, where accepted)."),
+    422: json_answer("The file is not a usable CSV: the message says why."),
+}
+CSV_PART = {"multipart/form-data": {"file": {"contentType": "text/csv"}}}
+
 routes = [
-    Route("/imports/users", launch_import, methods=["POST"]),
-    Route("/enrollments", launch_enrollment, methods=["POST"]),
-]
+    Operation("POST", "/imports/users", launch_import, "Import users from a CSV file",
+              {202: json_answer("Queued.", schema.Job), **REFUSALS},
+              body=Body({"multipart/form-data": schema.UsersUpload}, CSV_PART)),
+    Operation("POST", "/enrollments", launch_enrollment,
+              "Enroll users in courses: a CSV (email, course) or two JSON lists",
+              {202: json_answer("Queued.", schema.Job), **REFUSALS},
+              body=Body({"multipart/form-data": schema.Upload,
+                         "application/json": schema.EnrollmentLists}, CSV_PART)),
+]  # fmt: skip

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from server.actions import runtime_of, visible_job
 from server.auth.access import require_admin
+from server.inputs import parse_error_cursor
 from server.views.jobs import job_context
 from server.views.templates import render
 from tasks.jobs.model import Job
@@ -32,8 +33,7 @@ MAX_QUERY = 200
 def error_listing(store: JobStore, job: Job, params: QueryParams, page_size: int) -> dict[str, Any]:
     """One page of a job's errors, searched by item or reason when `q` is given; the template
     context of `jobs/_error_table.html`."""
-    raw = params.get("cursor", "0")
-    cursor = int(raw) if raw.isdigit() and len(raw) < 10 else 0
+    cursor = parse_error_cursor(params.get("cursor"))
     query = params.get("q", "").strip()[:MAX_QUERY]
     page: Page[JobError]
     if query:

@@ -17,6 +17,7 @@ from server.actions import runtime_of
 from server.auth.access import require_admin
 from server.auth.screen_links import LIFETIMES_DAYS, InvalidScreenLink, ScreenLink
 from server.auth.sessions import Viewer
+from server.inputs import whole_number
 from server.pages.wall import links_of
 from server.views.templates import render
 
@@ -60,9 +61,8 @@ async def create_link(request: Request) -> Response:
         )
     if not await run_in_threadpool(links_of(request).claim_form, nonce):
         return await page(request, {"resent": True}, 409)
-    raw = str(form.get("lifetime_days") or "")
-    days = int(raw) if raw.isdigit() and int(raw) in LIFETIMES_DAYS else None
-    if days is None:
+    days = whole_number(str(form.get("lifetime_days") or ""), 4)
+    if days is None or days not in LIFETIMES_DAYS:
         return await page(request, {"error": "Choose how long the link lasts.", "name": name}, 400)
     try:
         link, token = await run_in_threadpool(

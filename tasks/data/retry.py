@@ -5,6 +5,12 @@ serialization failure, a lock) is tried again with backoff, up to a time budget.
 spent. `retry_transient` runs one unit of work (a batch in its own transaction, so a failed try
 left nothing behind) under that policy and raises `DatabaseUnavailable`, with a sentence a
 person can act on, when the budget runs out. Any other error is raised at once.
+
+Why not tenacity: it would say the same in as many lines (retry_if_exception, wait_exponential,
+stop_after_delay, an `after` hook for `forget`, a retry_error_callback for the sentence), but it
+measures elapsed time with its own `time.monotonic()` (only `sleep` can be passed in), so the
+policy could no longer be tested as data with a clock that moves when the code sleeps, and its
+stop rule gives up instead of shortening the last wait to what is left of the budget.
 """
 
 from __future__ import annotations

@@ -1,0 +1,108 @@
+"""What the JSON API takes and answers, declared once as pydantic models: the OpenAPI document
+is generated from them (server/api/openapi.py).
+
+The request bodies are checked with their model (`EnrollmentLists`; an upload's file is read
+as it streams, so its model only describes the form). The answers are built by plain functions
+(`server.api.jobs.job_json`: a page of 200 jobs is a hot path, and a dict costs less than a
+model), and tests/integration/test_api_schema.py holds each builder to its model, field for field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+
+from tasks.jobs.model import Status
+
+Time = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
+Entry = Annotated[str, StringConstraints(min_length=1, max_length=254)]
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Refusal(Answer):
+    """Every refusal: a sentence a person can act on."""
+
+    error: str
+
+
+class Person(Answer):
+    id: int
+    name: str
+
+
+class Job(Answer):
+    id: str
+    kind: str
+    description: str
+    owner: Person
+    status: Status
+    total: int | None
+    done: int
+    percent: float | None
+    error_count: int
+    created_at: Time
+    started_at: Time
+    finished_at: Time
+    heartbeat_at: Time
+    running_time_s: float | None
+    stalled: bool = Field(description="No heartbeat for a while: its worker may be lost.")
+    aborted_by: Person | None
+    aborted_at: Time
+    message: str | None = Field(description="Why it failed, or what it ended with.")
+    expires_at: Time = Field(description="When it is forgotten, once ended.")
+    url: str
+    errors_url: str
+    page_url: str
+
+
+class WatchedJob(Job):
+    notify: bool = Field(description="Whether I get an email when it ends.")
+
+
+class AuditEntry(Answer):
+    action: str
+    by: Person
+    at: Time
+
+
+class JobDetail(WatchedJob):
+    audit: list[AuditEntry] = Field(description="Who did what to it, oldest first.")
+
+
+class JobPage(Answer):
+    jobs: list[Job]
+    cursor: str | None = Field(description="Pass it back for the next page; null at the end.")
+
+
+class LedgerEntry(Answer):
+    item: str = Field(description="What the error concerns: a CSV line, a user, a course.")
+    message: str
+    at: Time
+
+
+class ErrorPage(Answer):
+    errors: list[LedgerEntry]
+    cursor: str | None = Field(description="Pass it back for the next page; null at the end.")
+    count: int = Field(description="How many errors the job has in all.")
+
+
+class EnrollmentLists(BaseModel):
+    """Every email enrolled in every course (duplicates dropped)."""
+
+    emails: list[Entry] = Field(min_length=1)
+    courses: list[Entry] = Field(min_length=1)
+
+
+class Upload(BaseModel):
+    file: bytes = Field(description="A UTF-8 CSV with the columns email, course.")
+
+
+class UsersUpload(BaseModel):
+    file: bytes = Field(description="A UTF-8 CSV with the columns email, name, role, courses.")
+    on_existing: Literal["skip", "update"] = Field(
+        "skip", description="What to do with a user who is already there."
+    )
