@@ -96,4 +96,19 @@ def format_seconds(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def spoken_seconds(seconds: float | None) -> str:
+    """A time left in words a person reads at once: "45 s", "1 min 33 s", "2 h 5 min"."""
+    if seconds is None:
+        return ""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
 env.filters["duration"] = format_seconds
+env.filters["spoken_duration"] = spoken_seconds
