@@ -19,7 +19,6 @@ from axe import check, snap
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.engine import Engine
 
-from server.screens import ScreenLinks
 from tasks.data.users import User, add_user
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import JobError, JobStore, new_job_id
@@ -51,7 +50,8 @@ def people(engine: Engine) -> People:
 
 
 def errors(first: int, count: int) -> list[JobError]:
-    return [JobError(n, f"line {n}", "email is empty", time.time()) for n in range(first, first + count)]
+    at = time.time()
+    return [JobError(n, f"line {n}", "email is empty", at) for n in range(first, first + count)]
 
 
 def add(store: JobStore, owner: User, description: str, total: int | None, **fields: object) -> Job:
@@ -121,7 +121,9 @@ def has_no_sideways_scroll(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
-def tour(page: Page, screen: Page, server: object, jobs: Jobs, people: People, where: str) -> list[str]:
+def tour(
+    page: Page, screen: Page, server: object, jobs: Jobs, people: People, where: str
+) -> list[str]:
     """Every page and state, each checked with axe-core; the names of those that scroll
     sideways."""
     url = server.url  # type: ignore[attr-defined]
@@ -213,3 +215,56 @@ def test_nothing_scrolls_sideways_at_390_px(  # type: ignore[no-untyped-def]
     page = signed_in(live_server, people.sue)
     page.set_viewport_size(PHONE)
     assert tour(page, screen, live_server, jobs, people, "phone") == []
+
+
+def fill_shows(page: Page, description: str) -> bool:
+    """Whether the bar's filled start looks different from its empty end (two equal strips
+    inside its border, compared pixel for pixel)."""
+    bar = page.get_by_role("progressbar", name=f"Progress of {description}", exact=True)
+    expect(bar).to_be_visible()
+    box = bar.bounding_box()
+    assert box is not None
+    strip = {"y": box["y"] + 3, "width": 8.0, "height": max(1.0, box["height"] - 6)}
+    start = page.screenshot(clip={**strip, "x": box["x"] + 6})
+    end = page.screenshot(clip={**strip, "x": box["x"] + box["width"] - 14})
+    return start != end
+
+
+def test_bars_show_in_forced_colours(  # type: ignore[no-untyped-def]
+    live_server, signed_in, jobs: Jobs, people: People
+) -> None:
+    page = signed_in(live_server, people.sue)
+    page.set_viewport_size(DESKTOP)
+    page.emulate_media(forced_colors="active")
+    for path in ("/admin/background-jobs", "/admin/background-jobs/wall"):
+        page.goto(live_server.url(path))
+        live(page)
+        for description in (RUNNING, ABORTED):
+            assert fill_shows(page, description), f"{description} on {path}"
+        check(page, f"forced-colours {path}")
+        snap(page, f"forced-colours{path.replace('/', '-')}")
+    page.goto(live_server.url(f"/admin/background-jobs/{jobs.running.id}"))
+    live(page)
+    assert fill_shows(page, RUNNING)
+
+
+def test_dark_mode_is_dark_and_readable(  # type: ignore[no-untyped-def]
+    live_server, signed_in, jobs: Jobs, people: People
+) -> None:
+    page = signed_in(live_server, people.sue)
+    page.set_viewport_size(DESKTOP)
+    page.emulate_media(color_scheme="dark")
+    for path in ("/admin/background-jobs", f"/admin/background-jobs/{jobs.running.id}",
+                 "/admin/imports/users"):  # fmt: skip
+        page.goto(live_server.url(path))
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        red, green, blue = (int(n) for n in re.findall(r"\d+", background)[:3])
+        assert red + green + blue < 3 * 60, f"{path} is not dark: {background}"
+        check(page, f"dark {path}")  # colour contrast included
+        snap(page, f"dark{path.replace('/', '-')}")
+    page.goto(live_server.url("/admin/background-jobs"))
+    page.get_by_role("article", name=RUNNING, exact=True).get_by_role(
+        "button", name=re.compile("errors: show details")
+    ).click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    check(page, "dark errors dialog")

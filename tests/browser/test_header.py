@@ -82,5 +82,6 @@ def test_the_end_of_a_job_is_announced_not_every_percent(  # type: ignore[no-unt
     expect(bar).to_have_attribute("aria-valuenow", "50")
     expect(announcer).to_have_text("")
     store.transition(job.id, Event.COMPLETE, at=time.time())
-    expect(announcer).to_have_text("Import users from spoken.csv (100 rows), by Pat Power: Completed")
+    said = "Import users from spoken.csv (100 rows), by Pat Power: Completed"
+    expect(announcer).to_have_text(said)
     expect(announcer).to_have_attribute("aria-live", "polite")

@@ -535,26 +535,27 @@ def test_events_reach_viewers_of_both_web_processes(
 def test_superadmin_has_tabs_in_the_url_and_power_user_has_none(
     live_server: Server, viewer: Viewer
 ) -> None:
+    """View All and My Jobs are two pages: links in a navigation, the current one marked with
+    aria-current (tests/browser/test_screen_readers.py follows them)."""
     sue = viewer(live_server, SUE)
     open_jobs(sue, live_server)
-    tablist = sue.get_by_role("tablist")
-    view_all = tablist.get_by_role("tab", name="View All")
-    my_jobs = tablist.get_by_role("tab", name="My Jobs")
-    expect(view_all).to_have_attribute("aria-selected", "true")
-    expect(my_jobs).to_have_attribute("aria-selected", "false")
+    which = sue.get_by_role("navigation", name="Which jobs")
+    view_all = which.get_by_role("link", name="View All")
+    my_jobs = which.get_by_role("link", name="My Jobs")
+    expect(view_all).to_have_attribute("aria-current", "page")
+    expect(my_jobs).not_to_have_attribute("aria-current", "page")
 
     my_jobs.click()
     expect(sue).to_have_url(live_server.url("/admin/background-jobs?tab=mine"))
-    expect(my_jobs).to_have_attribute("aria-selected", "true")
-    expect(view_all).to_have_attribute("aria-selected", "false")
+    expect(my_jobs).to_have_attribute("aria-current", "page")
+    expect(view_all).not_to_have_attribute("aria-current", "page")
     open_jobs(sue, live_server, "?tab=all")
-    expect(view_all).to_have_attribute("aria-selected", "true")
-    expect(my_jobs).to_have_attribute("aria-selected", "false")
+    expect(view_all).to_have_attribute("aria-current", "page")
 
     pat = viewer(live_server, PAT)
     open_jobs(pat, live_server, "?tab=all")
     expect(pat.get_by_role("heading", name="Background Jobs", level=1)).to_be_visible()
-    expect(pat.get_by_role("tablist")).to_have_count(0)
+    expect(pat.get_by_role("navigation", name="Which jobs")).to_have_count(0)
     expect(pat.get_by_role("tab")).to_have_count(0)
 
 
