@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.engine import Engine
 
 from tasks.data.users import User, add_user
@@ -115,3 +115,24 @@ def test_a_refused_upload_says_so_on_the_file_input_which_has_the_focus(  # type
     file_input = page.get_by_label("CSV file")
     expect(file_input).to_have_accessible_description("The file is empty.")
     expect(file_input).to_be_focused()
+
+
+def test_dates_follow_one_labelled_convention_whatever_the_browsers_locale(  # type: ignore[no-untyped-def]
+    live_server, browser: Browser, sign_in: Callable[..., None], sue: User, store: JobStore
+) -> None:
+    """A German browser in Berlin: dates in the page's language like its numbers ("306,000"),
+    in the viewer's time zone, named; the error tables say theirs the same way (not in UTC)."""
+    job = add(store, sue, "Import users from berlin.csv (500,000 rows)")
+    store.flush(job.id, {"done": "306000"}, [JobError(2, "line 2", "email is empty", time.time())])
+    context = browser.new_context(locale="de-DE", timezone_id="Europe/Berlin")
+    try:
+        page = context.new_page()
+        open_jobs(page, live_server, sue, sign_in)
+        when = re.compile(r"^[A-Z][a-z]{2} \d{1,2}, \d{4}, \d\d:\d\d [AP]M GMT\+[12]$")
+        row = page.get_by_role("article", name=job.description, exact=True)
+        expect(row.locator("time")).to_have_text(when)
+        expect(row).to_contain_text("306,000 / 500,000 items")
+        page.goto(live_server.url(f"/admin/background-jobs/{job.id}/errors"))
+        expect(page.get_by_role("table").locator("time")).to_have_text(when)
+    finally:
+        context.close()
