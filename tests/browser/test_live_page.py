@@ -53,6 +53,7 @@ class Server(Protocol):
 
 PASSWORD = "browser-password-1"
 BAD_ROWS = 12  # two of each of BAD_KINDS
+COMPLETED = f"Completed with {BAD_ROWS} errors"  # what a row says of every import here
 SEED = 7
 # Sizes of the imports: the worker shares this 2-core machine with the server and Chromium and
 # imports 10,000-15,000 rows a second here; a MEDIUM job runs for several seconds, a LARGE one
@@ -259,7 +260,7 @@ def test_superadmin_watches_another_superadmins_import_live(
     expect(badge).to_have_accessible_name(
         re.compile(rf"^({'|'.join(errors_named(n) for n in range(1, BAD_ROWS))})$")
     )
-    expect(status_of(row, "Completed")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    expect(status_of(row, COMPLETED)).to_be_visible(timeout=JOB_TIMEOUT_MS)
     expect(badge).to_have_accessible_name(errors_named(BAD_ROWS))
     assert is_same_document(sam), "the page reloaded instead of being updated live"
 
@@ -306,7 +307,7 @@ def test_power_users_job_is_seen_by_both_superadmins_on_view_all(
     for superadmin in (sue, sam):
         row = row_of(superadmin, description)
         expect(row).to_contain_text(PAT.name)
-        expect(status_of(row, "Completed")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+        expect(status_of(row, COMPLETED)).to_be_visible(timeout=JOB_TIMEOUT_MS)
         expect(badge_of(row)).to_have_accessible_name(errors_named(BAD_ROWS))
 
 
@@ -418,7 +419,7 @@ def test_notify_me_marks_the_button_and_mails_when_the_job_ends(
     notify.click()
     expect(notify).to_have_attribute("aria-pressed", "true")
     expect(notify).to_have_text("✓ Notify me when finished")
-    expect(status_of(row, "Completed")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    expect(status_of(row, COMPLETED)).to_be_visible(timeout=JOB_TIMEOUT_MS)
 
     mail = wait_for_mail(settings.outbox_dir, description)
     assert mail["Subject"] == f"{description} completed"
@@ -461,7 +462,7 @@ def test_job_goes_on_after_sign_out_and_shows_its_final_state_later(
     later = viewer(live_server, SUE)
     open_jobs(later, live_server)
     row = row_of(later, description)
-    expect(status_of(row, "Completed")).to_be_visible()
+    expect(status_of(row, COMPLETED)).to_be_visible()
     expect(bar_of(later, description)).to_have_attribute("aria-valuenow", "100")
     expect(row).to_contain_text(f"{rows:,} / {rows:,} items")
     expect(badge_of(row)).to_have_accessible_name(errors_named(BAD_ROWS))
@@ -502,7 +503,7 @@ def test_page_reconnects_after_a_web_restart_and_catches_up(
     assert restartable.port == port
 
     expect(connection(sue, "Live")).to_be_visible(timeout=15_000)
-    expect(status_of(row, "Completed")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    expect(status_of(row, COMPLETED)).to_be_visible(timeout=JOB_TIMEOUT_MS)
     expect(bar).to_have_attribute("aria-valuenow", "100")
     expect(row).to_contain_text(f"{rows:,} / {rows:,} items")
     expect(badge_of(row)).to_have_accessible_name(errors_named(BAD_ROWS))
@@ -527,7 +528,7 @@ def test_events_reach_viewers_of_both_web_processes(
     for watcher in (sue, sam):
         row = row_of(watcher, description)
         expect(row).to_be_visible()
-        expect(status_of(row, "Completed")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+        expect(status_of(row, COMPLETED)).to_be_visible(timeout=JOB_TIMEOUT_MS)
         expect(bar_of(watcher, description)).to_have_attribute("aria-valuenow", "100")
         expect(badge_of(row)).to_have_accessible_name(errors_named(BAD_ROWS))
 
