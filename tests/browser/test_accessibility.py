@@ -268,3 +268,48 @@ def test_dark_mode_is_dark_and_readable(  # type: ignore[no-untyped-def]
     ).click()
     expect(page.get_by_role("dialog")).to_be_visible()
     check(page, "dark errors dialog")
+
+
+def test_phone_header_keeps_one_line_and_its_menus_open_below_it(  # type: ignore[no-untyped-def]
+    live_server, signed_in, jobs: Jobs, people: People
+) -> None:
+    page = signed_in(live_server, people.sue)
+    page.set_viewport_size(PHONE)
+    page.goto(live_server.url("/admin/background-jobs"))
+    live(page)
+    header = page.get_by_role("banner")
+    header_box = header.bounding_box()
+    assert header_box is not None
+    for name in ("My jobs", "Admin Menu", "Sign out"):
+        button = header.get_by_role("button", name=name)
+        box = button.bounding_box()
+        assert box and box["height"] < 40, f"{name} wraps: {box}"  # one line of text
+        assert box["x"] + box["width"] <= PHONE["width"], f"{name} is cut off: {box}"
+    for opener, menu in (("Admin Menu", page.get_by_role("navigation", name="Admin Menu")),
+                         ("My jobs", page.locator("#recent-jobs"))):  # fmt: skip
+        header.get_by_role("button", name=opener).click()
+        expect(menu).to_be_visible()
+        box = menu.bounding_box()
+        assert box and box["y"] >= header_box["y"] + header_box["height"] - 1, (opener, box)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], (opener, box)
+        page.keyboard.press("Escape")
+
+
+def test_wallboard_greys_an_aborted_bar_and_labels_the_running_time(  # type: ignore[no-untyped-def]
+    live_server, signed_in, jobs: Jobs, people: People
+) -> None:
+    page = signed_in(live_server, people.sue)
+    page.goto(live_server.url("/admin/background-jobs/wall"))
+    live(page)
+
+    def fill(description: str) -> str:
+        bar = page.get_by_role("progressbar", name=f"Progress of {description}", exact=True)
+        return str(bar.evaluate("b => getComputedStyle(b, '::before').backgroundColor"))
+
+    assert fill(ABORTED) != fill(RUNNING)
+    red, green, blue = (int(n) for n in re.findall(r"\d+", fill(ABORTED))[:3])
+    assert max(red, green, blue) - min(red, green, blue) < 30, fill(ABORTED)  # a grey
+    row = page.get_by_role("article", name=ABORTED, exact=True)
+    expect(row).to_contain_text("Running time: 0:11")
+    bar = page.get_by_role("progressbar", name=f"Progress of {RUNNING}", exact=True)
+    expect(bar).to_have_attribute("aria-valuetext", "394,000 of 500,000 items")
