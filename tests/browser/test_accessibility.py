@@ -221,9 +221,9 @@ def fill_shows(page: Page, description: str) -> bool:
     """Whether the bar's filled start looks different from its empty end (two equal strips
     inside its border, compared pixel for pixel)."""
     bar = page.get_by_role("progressbar", name=f"Progress of {description}", exact=True)
-    expect(bar).to_be_visible()
-    box = bar.bounding_box()
-    assert box is not None
+    # Measured in one evaluation: a push may replace the bar between two separate calls.
+    box = bar.evaluate("b => { const r = b.getBoundingClientRect(); "
+                       "return {x: r.x, y: r.y, width: r.width, height: r.height}; }")  # fmt: skip
     strip = {"y": box["y"] + 3, "width": 8.0, "height": max(1.0, box["height"] - 6)}
     start = page.screenshot(clip={**strip, "x": box["x"] + 6})
     end = page.screenshot(clip={**strip, "x": box["x"] + box["width"] - 14})
