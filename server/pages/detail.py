@@ -22,7 +22,7 @@ from starlette.routing import Route
 from server.actions import runtime_of, visible_job
 from server.auth.access import require_admin
 from server.inputs import parse_error_cursor
-from server.views.jobs import job_context
+from server.views.jobs import context_of
 from server.views.templates import render
 from tasks.jobs.model import Job
 from tasks.jobs.store import JobError, JobStore, Page
@@ -58,7 +58,7 @@ async def job_page(request: Request) -> Response:
     store = runtime.store
     job = await run_in_threadpool(visible_job, store, viewer, request.path_params["id"])
     context = await run_in_threadpool(detail, store, job, viewer.id, request.query_params)
-    context.update(job_context(job, time.time(), runtime))
+    context.update(context_of(runtime)(job, time.time()))
     tab = "mine" if job.owner.id == viewer.id else "all"
     # insert=0: the socket swaps this job's parts and adds no rows.
     context["ws_url"] = f"/ws/jobs?tab={tab}&list=1&insert=0"

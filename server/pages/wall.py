@@ -32,7 +32,7 @@ from server.auth.screen_links import (
 )
 from server.auth.sessions import Viewer
 from server.hub.fanout import Hub
-from server.views.jobs import job_context
+from server.views.jobs import context_of
 from server.views.templates import render
 from server.views.wall import render_wall_row
 from tasks.jobs.model import Job, Status
@@ -103,10 +103,10 @@ async def wall_page(request: Request) -> Response:
     if isinstance(viewer, ScreenViewer):
         await run_in_threadpool(links_of(request).touch, viewer.link.id, time.time())
     running, ended = await run_in_threadpool(wall_jobs, runtime)
-    at = time.time()
+    at, draw = time.time(), context_of(runtime)
 
     def rows(jobs: list[Job]) -> list[str]:
-        return [render_wall_row(job_context(j, at, runtime), moving=False) for j in jobs]
+        return [render_wall_row(draw(j, at), moving=False) for j in jobs]
 
     context: dict[str, Any] = {
         "running": rows(running),

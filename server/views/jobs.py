@@ -10,6 +10,7 @@ dialog, a focused button or the viewer's own *Notify me* state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from server.hub.flavour import Flavour, Header
@@ -20,7 +21,7 @@ from tasks.runtime import Runtime
 OUTCOMES = {Status.COMPLETED: "completed", Status.FAILED: "failed", Status.ABORTED: "was aborted"}
 
 
-def job_context(job: Job, at: float, runtime: Runtime) -> dict[str, Any]:
+def job_context(job: Job, at: float, retention_s: float, stalled_after_s: float) -> dict[str, Any]:
     """What every template that draws `job` at time `at` is given."""
     running = job.running_time(at)
     return {
@@ -29,9 +30,15 @@ def job_context(job: Job, at: float, runtime: Runtime) -> dict[str, Any]:
         "running_s": int(running) if running is not None else None,
         "rate": job.rate(at),
         "eta": job.eta(at),
-        "stalled": job.is_stalled(at, runtime.settings.stalled_after_s),
-        "expires_at": job.expires_at(runtime.store.retention_s),
+        "stalled": job.is_stalled(at, stalled_after_s),
+        "expires_at": job.expires_at(retention_s),
     }
+
+
+def context_of(runtime: Runtime) -> Callable[[Job, float], dict[str, Any]]:
+    """`job_context` with this process's retention and stall limit."""
+    retention_s, stalled_after_s = runtime.store.retention_s, runtime.settings.stalled_after_s
+    return lambda job, at: job_context(job, at, retention_s, stalled_after_s)
 
 
 def render_row(context: dict[str, Any], is_watching: bool, upsert: bool = False) -> str:
@@ -72,7 +79,7 @@ def page_flavour(runtime: Runtime) -> Flavour:
     """The Background Jobs page (and a job's own page), as the hub draws it."""
     return Flavour(
         name="page",
-        context=lambda job, at: job_context(job, at, runtime),
+        context=context_of(runtime),
         render_row=lambda context: render_row(context, is_watching=False, upsert=True),
         render_parts=render_parts,
         render_removed=render_removed,

@@ -40,6 +40,23 @@ env.filters["thousands"] = lambda n: f"{n:,}" if n is not None else "?"
 env.filters["duration"] = format_duration
 
 
+def spoken_seconds(seconds: float | None) -> str:
+    """A time left in words a person reads at once: "45 s", "1 min 33 s", "2 h 5 min"."""
+    if seconds is None:
+        return ""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
+
+
+env.filters["spoken_duration"] = spoken_seconds
+
+
 def render(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:

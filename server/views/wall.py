@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.hub.flavour import Flavour
-from server.views.jobs import job_context, render_removed
+from server.views.jobs import context_of, render_removed
 from server.views.templates import env
 from tasks.jobs.model import Status
 from tasks.runtime import Runtime
@@ -53,7 +53,7 @@ def wall_flavour(runtime: Runtime) -> Flavour:
     """The wallboard, as the hub draws it: no admin header."""
     return Flavour(
         name="wall",
-        context=lambda job, at: job_context(job, at, runtime),
+        context=context_of(runtime),
         render_row=render_wall_row,
         render_parts=render_wall_parts,
         render_removed=render_removed,

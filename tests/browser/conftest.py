@@ -8,6 +8,7 @@ each can be stopped and started again on the same port, as a web process restart
 `open_viewer(server, email)` is another person in another context, signed in.
 `sign_in(page, base_url, email, password)` signs in through the form, as a person would.
 `job_worker` is the real Dramatiq worker, leaving no job running behind it.
+At the end of a run, the moderate axe-core findings that tests collected (axe.py) are listed.
 """
 
 from __future__ import annotations
@@ -143,3 +144,12 @@ def job_worker(worker: dramatiq.Worker, store: JobStore) -> Iterator[dramatiq.Wo
             pass  # it ended or is already being aborted
     broker.join("jobs", timeout=60_000)
     worker.join()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from axe import MODERATE
+
+    if MODERATE:
+        terminalreporter.section("axe-core: moderate and minor findings (not failures)")
+        for state, rule, what in sorted(MODERATE):
+            terminalreporter.write_line(f"{state}: {rule}: {what}")

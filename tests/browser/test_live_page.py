@@ -52,6 +52,7 @@ class Server(Protocol):
 
 PASSWORD = "browser-password-1"
 BAD_ROWS = 12  # two of each of BAD_KINDS
+COMPLETED = f"Completed with {BAD_ROWS} errors"  # what a row says of every import here
 SEED = 7
 # Sizes of the imports: the worker shares this 2-core machine with the server and Chromium and
 # imports 10,000-15,000 rows a second here; a MEDIUM job runs for several seconds, a LARGE one
@@ -258,7 +259,7 @@ def test_superadmin_watches_another_superadmins_import_live(
     expect(badge).to_have_accessible_name(
         re.compile(rf"^({'|'.join(errors_named(n) for n in range(1, BAD_ROWS))})$")
     )
-    expect(status_of(row, "Completed")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    expect(status_of(row, COMPLETED)).to_be_visible(timeout=JOB_TIMEOUT_MS)
     expect(badge).to_have_accessible_name(errors_named(BAD_ROWS))
     assert is_same_document(sam), "the page reloaded instead of being updated live"
 
@@ -305,7 +306,7 @@ def test_power_users_job_is_seen_by_both_superadmins_on_view_all(
     for superadmin in (sue, sam):
         row = row_of(superadmin, description)
         expect(row).to_contain_text(PAT.name)
-        expect(status_of(row, "Completed")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+        expect(status_of(row, COMPLETED)).to_be_visible(timeout=JOB_TIMEOUT_MS)
         expect(badge_of(row)).to_have_accessible_name(errors_named(BAD_ROWS))
 
 
@@ -417,7 +418,7 @@ def test_notify_me_marks_the_button_and_mails_when_the_job_ends(
     notify.click()
     expect(notify).to_have_attribute("aria-pressed", "true")
     expect(notify).to_have_text("✓ Notify me when finished")
-    expect(status_of(row, "Completed")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    expect(status_of(row, COMPLETED)).to_be_visible(timeout=JOB_TIMEOUT_MS)
 
     mail = wait_for_mail(settings.outbox_dir, description)
     assert mail["Subject"] == f"{description} completed"
@@ -460,7 +461,7 @@ def test_job_goes_on_after_sign_out_and_shows_its_final_state_later(
     later = viewer(live_server, SUE)
     open_jobs(later, live_server)
     row = row_of(later, description)
-    expect(status_of(row, "Completed")).to_be_visible()
+    expect(status_of(row, COMPLETED)).to_be_visible()
     expect(bar_of(later, description)).to_have_attribute("aria-valuenow", "100")
     expect(row).to_contain_text(f"{rows:,} / {rows:,} items")
     expect(badge_of(row)).to_have_accessible_name(errors_named(BAD_ROWS))
@@ -501,7 +502,7 @@ def test_page_reconnects_after_a_web_restart_and_catches_up(
     assert restartable.port == port
 
     expect(connection(sue, "Live")).to_be_visible(timeout=15_000)
-    expect(status_of(row, "Completed")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    expect(status_of(row, COMPLETED)).to_be_visible(timeout=JOB_TIMEOUT_MS)
     expect(bar).to_have_attribute("aria-valuenow", "100")
     expect(row).to_contain_text(f"{rows:,} / {rows:,} items")
     expect(badge_of(row)).to_have_accessible_name(errors_named(BAD_ROWS))
@@ -526,7 +527,7 @@ def test_events_reach_viewers_of_both_web_processes(
     for watcher in (sue, sam):
         row = row_of(watcher, description)
         expect(row).to_be_visible()
-        expect(status_of(row, "Completed")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+        expect(status_of(row, COMPLETED)).to_be_visible(timeout=JOB_TIMEOUT_MS)
         expect(bar_of(watcher, description)).to_have_attribute("aria-valuenow", "100")
         expect(badge_of(row)).to_have_accessible_name(errors_named(BAD_ROWS))
 
@@ -534,26 +535,27 @@ def test_events_reach_viewers_of_both_web_processes(
 def test_superadmin_has_tabs_in_the_url_and_power_user_has_none(
     live_server: Server, viewer: Viewer
 ) -> None:
+    """View All and My Jobs are two pages: links in a navigation, the current one marked with
+    aria-current (tests/browser/test_screen_readers.py follows them)."""
     sue = viewer(live_server, SUE)
     open_jobs(sue, live_server)
-    tablist = sue.get_by_role("tablist")
-    view_all = tablist.get_by_role("tab", name="View All")
-    my_jobs = tablist.get_by_role("tab", name="My Jobs")
-    expect(view_all).to_have_attribute("aria-selected", "true")
-    expect(my_jobs).to_have_attribute("aria-selected", "false")
+    which = sue.get_by_role("navigation", name="Which jobs")
+    view_all = which.get_by_role("link", name="View All")
+    my_jobs = which.get_by_role("link", name="My Jobs")
+    expect(view_all).to_have_attribute("aria-current", "page")
+    expect(my_jobs).not_to_have_attribute("aria-current", "page")
 
     my_jobs.click()
     expect(sue).to_have_url(live_server.url("/admin/background-jobs?tab=mine"))
-    expect(my_jobs).to_have_attribute("aria-selected", "true")
-    expect(view_all).to_have_attribute("aria-selected", "false")
+    expect(my_jobs).to_have_attribute("aria-current", "page")
+    expect(view_all).not_to_have_attribute("aria-current", "page")
     open_jobs(sue, live_server, "?tab=all")
-    expect(view_all).to_have_attribute("aria-selected", "true")
-    expect(my_jobs).to_have_attribute("aria-selected", "false")
+    expect(view_all).to_have_attribute("aria-current", "page")
 
     pat = viewer(live_server, PAT)
     open_jobs(pat, live_server, "?tab=all")
     expect(pat.get_by_role("heading", name="Background Jobs", level=1)).to_be_visible()
-    expect(pat.get_by_role("tablist")).to_have_count(0)
+    expect(pat.get_by_role("navigation", name="Which jobs")).to_have_count(0)
     expect(pat.get_by_role("tab")).to_have_count(0)
 
 

@@ -1,5 +1,6 @@
-"""Removing an ended job from the list in Chromium: the row's button asks first, and only a
-confirmed removal deletes the job (jobdeck.js acts for the row's job; the row carries no URL)."""
+"""Removing an ended job from the list in Chromium: the row's button asks first, in a dialog
+styled like Abort's, and only a confirmed removal deletes the job (jobdeck.js acts for the row's
+job; the row carries no URL); the focus then goes to a neighbour, or the page's heading."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Page, expect
 from sqlalchemy.engine import Engine
 
 from tasks.data.users import User, add_user
@@ -37,27 +38,19 @@ def test_remove_asks_first_and_deletes_only_when_confirmed(  # type: ignore[no-u
     page.goto(live_server.url("/admin/background-jobs"))
     expect(page.locator("#connection")).to_have_text("Live")
     row = page.get_by_role("article", name=description, exact=True)
-    remove = row.get_by_role("button", name="Remove job from the list")
-    questions: list[str] = []
+    remove = row.get_by_role("button", name=f"Remove job “{description}” from the list")
+    asked = page.get_by_role("dialog", name="Remove this job from the list?")
 
-    def answer(accept: bool) -> Callable[[Dialog], None]:
-        def handle(dialog: Dialog) -> None:
-            questions.append(dialog.message)
-            dialog.accept() if accept else dialog.dismiss()
-
-        return handle
-
-    page.once("dialog", answer(False))
     remove.click()
-    deadline = time.monotonic() + 10
-    while not questions:  # the page runs the handler while Playwright waits
-        assert time.monotonic() < deadline, "remove did not ask"
-        page.wait_for_timeout(50)
-    assert questions == ["Remove this job and its errors from the list?"]
+    expect(asked).to_contain_text(f"“{description}” and its errors will be removed.")
+    asked.get_by_role("button", name="Keep it").click()
+    expect(asked).to_be_hidden()
+    expect(remove).to_be_focused()  # the dialog gives the focus back
     assert store.get(job.id).id == job.id  # kept: the question was dismissed
 
-    page.once("dialog", answer(True))
     remove.click()
+    asked.get_by_role("button", name="Remove job").click()
     expect(row).to_have_count(0)  # the hub deletes the row once the job is gone
+    expect(page.get_by_role("heading", name="Background Jobs", level=1)).to_be_focused()
     with pytest.raises(UnknownJob):
         store.get(job.id)

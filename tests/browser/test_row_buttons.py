@@ -51,7 +51,7 @@ def test_buttons_follow_the_status_and_the_count_in_place(  # type: ignore[no-un
     page.goto(live_server.url("/admin/background-jobs"))
     expect(page.locator("#connection")).to_have_text("Live")
     row = page.get_by_role("article", name=DESCRIPTION, exact=True)
-    expect_buttons(row, ["✓ Notify me when finished", "Abort job"])
+    expect_buttons(row, ["✓ Notify me when finished", f"Abort job “{DESCRIPTION}”"])
     expect(row.get_by_role("button", name="✓ Notify me when finished")).to_be_disabled()
 
     store.transition(job.id, Event.START, at=time.time())
@@ -66,7 +66,7 @@ def test_buttons_follow_the_status_and_the_count_in_place(  # type: ignore[no-un
     store.transition(job.id, Event.ABORT, at=time.time(), aborted_by=by, aborted_at=time.time())
     expect_buttons(row, ["2 errors: show details", "✓ Notify me when finished"])
     store.transition(job.id, Event.CONFIRM_ABORT, at=time.time())
-    expect_buttons(row, ["2 errors: show details", "Remove job from the list"])
+    expect_buttons(row, ["2 errors: show details", f"Remove job “{DESCRIPTION}” from the list"])
     expect(row.get_by_role("button", name="2 errors: show details")).to_be_focused()
 
 
