@@ -30,8 +30,6 @@ def pytest_configure(config: pytest.Config) -> None:
         SECRET_KEY="test-secret-key-not-for-production",
         PROGRESS_INTERVAL_MS="50",
         HEARTBEAT_INTERVAL_S="1",
-        DRAMATIQ_HEARTBEAT_TIMEOUT_MS="2000",
-        DRAMATIQ_MAINTENANCE_CHANCE="1000000",
     )
     os.environ.pop("SMTP_URL", None)
 
