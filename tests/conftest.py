@@ -30,6 +30,9 @@ def pytest_configure(config: pytest.Config) -> None:
         SECRET_KEY="test-secret-key-not-for-production",
         PROGRESS_INTERVAL_MS="50",
         HEARTBEAT_INTERVAL_S="1",
+        # The site's own origin, where Starlette's TestClient sends every request: the Origin
+        # check trusts only BASE_URL's (server/security.py).
+        BASE_URL="http://testserver",
     )
     os.environ.pop("SMTP_URL", None)
 
