@@ -299,3 +299,69 @@ def test_run_brings_everything_up_where_it_says_and_sigterm_stops_it(tmp_path: P
     assert "jobdeck on http://127.0.0.2:8000" in output, output
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
     assert leftovers.stdout == "", f"still running after SIGTERM: {leftovers.stdout}"
+
+
+@pytest.mark.slow
+def test_run_mails_links_to_the_web_process(tmp_path: Path) -> None:
+    """Under `jobdeck run`, honcho gives each process its own PORT (the worker 8100); the
+    end-of-job email, written by the worker as an .eml, must still link to the web's address:
+    the link is followed, signed in, to the job's page. On 127.0.0.2, as above."""
+    import email
+    import os
+    import re
+    import signal
+    import time
+
+    import httpx
+
+    from tasks.demo import demo_csv
+
+    site = "http://127.0.0.2:8000"
+    var = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if k not in ("PORT", "REDIS_URL", "BASE_URL")}
+    env.update(HOST="127.0.0.2", JOBDECK_VAR=str(var), SMTP_URL="",
+               DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}")  # fmt: skip
+    jobdeck = str(Path(sys.executable).parent / "jobdeck")
+    password = "a long enough password"
+    subprocess.run([jobdeck, "user", "add", "ada@example.com", "--name", "Ada",
+                    "--role", "superadmin", "--password", password],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+    run = subprocess.Popen([jobdeck, "run"], env=env, cwd=Path(__file__).parents[2],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)  # fmt: skip
+    try:
+        with httpx.Client(base_url=site, headers={"origin": site}, timeout=10) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "jobdeck run was not ready in 60 s"
+                time.sleep(0.2)  # not up yet
+            signed = client.post("/login", data={"email": "ada@example.com", "password": password})
+            assert signed.status_code in (200, 303), signed.text
+            data = "".join(demo_csv(20_000, 0, seed=3)).encode()
+            launched = client.post("/api/imports/users", files={"file": ("ada.csv", data)})
+            assert launched.status_code == 202, launched.text
+            job_id = launched.json()["id"]
+            assert client.post(f"/api/jobs/{job_id}/notify").status_code == 200
+
+            outbox = var / "outbox"
+            deadline = time.monotonic() + 120
+            while not list(outbox.glob("*.eml")):
+                assert time.monotonic() < deadline, "no email in the outbox after 120 s"
+                time.sleep(0.2)  # the import and its mail are under way
+            (written,) = outbox.glob("*.eml")
+            body = email.message_from_bytes(written.read_bytes()).get_payload(decode=True)
+            links = re.findall(rb"https?://\S+", body)
+            assert links and all(link.startswith(site.encode()) for link in links), links
+            page = client.get(links[0].decode())
+            assert page.status_code == 200 and job_id in page.text
+    finally:
+        run.send_signal(signal.SIGTERM)
+        try:
+            run.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)
