@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -88,7 +88,7 @@ class Reaper:
 
     def fail_lost(self, job: Job, at: float) -> None:
         event = Event.CONFIRM_ABORT if job.status is Status.ABORTING else Event.FAIL
-        changes = {"message": WORKER_LOST} if event is Event.FAIL else {}
+        changes: dict[str, Any] = {"message": WORKER_LOST} if event is Event.FAIL else {}
         try:
             ended = self.runtime.store.transition(job.id, event, at=at, **changes)
         except (InvalidTransition, UnknownJob):

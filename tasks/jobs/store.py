@@ -102,11 +102,12 @@ if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return 1 + added
 """
 
-# KEYS: job hash, its audit list; ARGV: entry. The list expires with the job, if it does.
+# KEYS: job hash, its audit list; ARGV: entry, how many to keep. The list expires with the job,
+# if it does.
 AUDIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('LTRIM', KEYS[2], -1000, -1)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return 1
@@ -148,6 +149,7 @@ return 'ok'
 T = TypeVar("T")
 ACTIVE = frozenset(Status) - FINAL
 
+AUDIT_KEPT = 1000  # the last entries of a job's audit
 RIDE_OUT_S = 20  # how long a command waits for a restarting Redis (see `JobStore.from_url`)
 # The keys that make up one job: deleted together, and expiring together once it ends.
 BESIDE = ("", ":errors", ":notify", ":mailed", ":audit")
@@ -283,9 +285,16 @@ class JobStore:
         return [from_fields(f) for f in pipe.execute() if f]
 
     def transition(
-        self, job_id: str, event: Event, at: float, run: str | None = None, **changes: Any
+        self,
+        job_id: str,
+        event: Event,
+        at: float,
+        run: str | None = None,
+        audit: AuditEntry | None = None,
+        **changes: Any,
     ) -> Job:
-        """Apply `event` atomically; raises InvalidTransition if the status does not allow it,
+        """Apply `event` atomically, with its `audit` entry if any (in the same MULTI: no
+        abort without its author); raises InvalidTransition if the status does not allow it,
         and RunLost if `run` is given and is no longer the job's run."""
         key = self.key("job", job_id)
 
@@ -300,6 +309,9 @@ class JobStore:
             new_fields = to_fields(job)
             pipe.multi()
             pipe.hset(key, mapping=cast(dict[Any, Any], new_fields))
+            if audit is not None:  # (before _expire, which gives the list the job's expiry)
+                pipe.rpush(self.key("job", job_id, "audit"), audit.to_json())
+                pipe.ltrim(self.key("job", job_id, "audit"), -AUDIT_KEPT, -1)
             if job.status in FINAL:
                 self._expire(pipe, job)
             pipe.publish(self.channel, events.encode_job(new_fields, time.time()))
@@ -549,7 +561,7 @@ class JobStore:
     def add_audit(self, job_id: str, entry: AuditEntry) -> None:
         """Keep who did what with the job (the last thousand entries; expires with the job)."""
         keys = [self.key("job", job_id), self.key("job", job_id, "audit")]
-        if not self._audit(keys=keys, args=[entry.to_json()]):
+        if not self._audit(keys=keys, args=[entry.to_json(), AUDIT_KEPT]):
             raise UnknownJob(job_id)
 
     def audit(self, job_id: str) -> list[AuditEntry]:
