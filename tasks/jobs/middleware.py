@@ -101,6 +101,10 @@ class JobMiddleware(Middleware):
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         if self.reaper is not None:
             self.reaper.stop()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Only now: while its threads finish their jobs, the worker must still count as alive
+        # (a job held by a worker that signed off may be claimed by another).
         if self.beacon is not None:
             self.beacon.stop()
             log.info("worker stopped", extra={"worker": self.beacon.name})
@@ -129,6 +133,8 @@ class JobMiddleware(Middleware):
             raise SkipMessage(job_id)
         try:
             job = store.get(job_id)  # as claimed: it may have been aborted meanwhile
+            if job.is_final:
+                raise SkipMessage(job_id)
             if job.status is Status.ABORTING:
                 self.end(job, Event.CONFIRM_ABORT, run=run)
                 raise SkipMessage(job_id)
