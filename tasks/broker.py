@@ -1,8 +1,9 @@
 """The Dramatiq broker for every process, from the environment, with jobdeck's middleware.
 
 Importing this module is what sets up Dramatiq, so `tasks/__init__.py` imports it before any
-actor. `DRAMATIQ_HEARTBEAT_TIMEOUT_MS` and `DRAMATIQ_MAINTENANCE_CHANCE` tune how soon the
-messages of a dead worker are redelivered (the defaults are Dramatiq's own).
+actor. `DRAMATIQ_HEARTBEAT_TIMEOUT_MS` and `DRAMATIQ_MAINTENANCE_CHANCE` tune Dramatiq's own
+redelivery of a dead worker's messages (the defaults are Dramatiq's), which is only a backstop:
+jobdeck's reapers give them back within seconds (tasks/jobs/rescue.py).
 """
 
 from __future__ import annotations
