@@ -5,7 +5,9 @@ store's prefix) every heartbeat interval, and counts the beat in `workers:beats`
 shutdown it takes its id out. A worker that died simply stops beating: readers decide how old
 a beat may be (`live_workers`). Entries older than a day are swept on each beat. Each beat also
 records the process's Dramatiq broker id in `workers:brokers`, so that its messages can be
-given back to their queues as soon as it stops beating (rescue.py).
+given back to their queues as soon as it stops beating (rescue.py). `steady_since` says since
+when this worker's own beats have all gone through in time: after Redis was away, every
+worker's beat is old at once, and nobody should take the others for dead until they could beat.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class WorkerBeacon:
         self.interval_s = interval_s
         self.name = name or worker_id()
         self.broker_id = broker_id
+        self.steady_since = float("-inf")  # last beat that failed or came late, if any
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="jobdeck-beacon", daemon=True)
 
@@ -67,10 +70,15 @@ class WorkerBeacon:
 
     def _loop(self) -> None:
         while not self._stopped.wait(self.interval_s):
+            at = time.time()
             try:
-                self.beat(time.time())
+                self.beat(at)
             except Exception:
                 log.warning("worker %s: heartbeat failed", self.name, exc_info=True)
+                self.steady_since = time.time()
+                continue
+            if time.time() - at > self.interval_s:  # waited for Redis (see RIDE_OUT_S)
+                self.steady_since = time.time()
 
 
 def live_workers(store: JobStore, at: float, within_s: float) -> dict[str, float]:

@@ -95,7 +95,9 @@ class JobMiddleware(Middleware):
         log.info("worker started", extra={"worker": self.beacon.name, "broker_id": broker_id})
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        self.reaper = Reaper(self.runtime, on_end=self.on_job_end, broker=broker)
+        self.reaper = Reaper(
+            self.runtime, on_end=self.on_job_end, broker=broker, beacon=self.beacon
+        )
         self.reaper.start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:

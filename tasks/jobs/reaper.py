@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from tasks.data.db import checkpoints, uploads
+from tasks.jobs.beacon import WorkerBeacon
 from tasks.jobs.model import Event, InvalidTransition, Job, Status
 from tasks.jobs.rescue import dead_after_s, rescue_dead_workers
 from tasks.jobs.store import UnknownJob
@@ -38,11 +39,13 @@ class Reaper:
         on_end: Callable[[Job], None],
         interval_s: float = 1.0,
         broker: Broker | None = None,
+        beacon: WorkerBeacon | None = None,
     ) -> None:
         self.runtime = runtime
         self.on_end = on_end
         self.interval_s = interval_s
         self.broker = broker  # whose dead workers' messages to give back, if any
+        self.beacon = beacon  # this worker's own: is it steady enough to judge the others?
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="jobdeck-reaper", daemon=True)
 
@@ -80,6 +83,8 @@ class Reaper:
         queues = sorted(broker.get_declared_queues() | broker.delay_queues)
         namespace = str(getattr(broker, "namespace", "dramatiq"))
         dead_after = dead_after_s(self.runtime.settings.heartbeat_interval_s)
+        if self.beacon is not None and at - self.beacon.steady_since < dead_after:
+            return  # our own beats were late: Redis was away, the others' beats are old too
         for worker, broker_id, moved in rescue_dead_workers(
             self.runtime.store, namespace, queues, at, dead_after
         ):

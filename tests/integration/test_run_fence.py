@@ -125,3 +125,29 @@ def test_a_dead_workers_messages_go_back_to_their_queues_once(
     assert store.redis.zscore(f"{NAMESPACE}:__heartbeats__", dead.broker_id) is None
     assert store.redis.scard(f"{NAMESPACE}:__acks__.{live.broker_id}.jobs") == 1
     assert rescue_dead_workers(store, NAMESPACE, queues, now, dead_after_s(2)) == []
+
+
+def test_a_worker_whose_own_beats_were_late_takes_nobody_for_dead(
+    runtime: Any, store: JobStore, redis_url: str
+) -> None:
+    """After Redis was away every worker's beat is old at once: a reaper whose own beats were
+    late waits until the others could beat again before it takes anyone for dead."""
+    import tasks.actors.import_users  # noqa: F401  (declares the jobs queue)
+    from tasks.broker import broker
+    from tasks.jobs.beacon import WorkerBeacon
+    from tasks.jobs.reaper import Reaper
+
+    dead = RedisBroker(url=redis_url, namespace=NAMESPACE)  # type: ignore[no-untyped-call]
+    dead.do_enqueue("jobs", "m0", "message 0")
+    dead.do_fetch("jobs", 1)
+    now = time.time()
+    beat(store, "dead-worker", now - 30, dead.broker_id)
+    beacon = WorkerBeacon(store, 2, "this-worker")
+    reaper = Reaper(runtime, on_end=lambda job: None, broker=broker, beacon=beacon)
+
+    beacon.steady_since = now - 1  # its last beat waited for Redis a second ago
+    reaper.sweep(now)
+    assert store.redis.llen(f"{NAMESPACE}:jobs") == 0
+    beacon.steady_since = now - dead_after_s(runtime.settings.heartbeat_interval_s) - 1
+    reaper.sweep(now)
+    assert store.redis.lrange(f"{NAMESPACE}:jobs", 0, -1) == ["m0"]
