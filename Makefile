@@ -35,6 +35,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/progress_overhead.py
 	$(BIN)/python bench/history.py
 	$(BIN)/python bench/import_users.py
+	$(BIN)/python bench/crash_recovery.py
 
 clean:
 	rm -rf var .pytest_cache

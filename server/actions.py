@@ -56,13 +56,15 @@ def abort_job(runtime: Runtime, viewer: Viewer, job_id: str) -> Job:
         raise HTTPException(404, f"There is no job {job_id!r}.")
     at = time.time()
     by = owner_of(viewer)
+    entry = AuditEntry("aborted", by, at)
     try:
-        job = runtime.store.transition(job.id, Event.ABORT, at=at, aborted_by=by, aborted_at=at)
+        job = runtime.store.transition(
+            job.id, Event.ABORT, at=at, audit=entry, aborted_by=by, aborted_at=at
+        )
     except InvalidTransition as exc:
         if exc.status is Status.ABORTING:
             raise HTTPException(409, "This job is already being aborted.") from None
         raise HTTPException(409, f"This job has already ended ({exc.status.value}).") from None
-    runtime.store.add_audit(job.id, AuditEntry("aborted", by, at))
     ids = {"job_id": job.id, "user_id": viewer.id, "owner_id": job.owner.id}
     log.info("job aborted", extra={**ids, "status": job.status.value})
     if job.is_final:

@@ -5,7 +5,6 @@ Nothing happens at import."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -28,7 +27,7 @@ from server.auth.cross_site import CrossSiteGuard, SecurityHeaders
 from server.auth.screen_links import ScreenLinks, hide_tokens_from
 from server.auth.sessions import SESSION_TTL_S, Sessions
 from server.hub import endpoint, revocation
-from server.hub.fanout import Hub
+from server.hub.fanout import CLOSE_TIMEOUT_S, Hub
 from server.hub.metrics import HubMetrics
 from server.ops.health import Health
 from server.ops.metrics import MetricsEndpoint
@@ -76,8 +75,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             recheck.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await recheck
+            await asyncio.wait([recheck], timeout=CLOSE_TIMEOUT_S)  # as Hub.stop waits
             await hub.stop()
             health.close()
 

@@ -127,6 +127,9 @@ def cmd_run(args: argparse.Namespace, environ: dict[str, str]) -> int:
         settings = settings_from_env(env)
         # honcho hands its first process PORT=5000 when PORT is unset: say where to listen.
         env["HOST"], env["PORT"] = settings.host, str(settings.port)
+        # ...and each process a PORT of its own (the worker 8100): every process must build its
+        # links (the end-of-job emails) and its Origin check from the web's address.
+        env["BASE_URL"] = settings.base_url
         cmd_demo(args, env)
         print(f"jobdeck on {settings.base_url}  (Ctrl-C stops everything)", flush=True)
         procfile = Path(args.procfile)

@@ -5,7 +5,8 @@ makes it Dramatiq's global broker, which actors bind to when they are declared: 
 `tasks/worker.py` calls it before importing any actor. Nothing happens at import. The web
 process never declares an actor: it queues messages by actor name through `Runtime.broker`.
 `DRAMATIQ_HEARTBEAT_TIMEOUT_MS` and `DRAMATIQ_MAINTENANCE_CHANCE` tune Dramatiq's own
-redelivery of a dead worker's messages (the defaults are Dramatiq's).
+redelivery of a dead worker's messages (the defaults are Dramatiq's), which is only a backstop:
+jobdeck's reapers give them back within seconds (tasks/jobs/rescue.py).
 """
 
 from __future__ import annotations

@@ -3,10 +3,16 @@ the job has committed its work (its checkpoint).
 
 Uploads are stored in 1 MiB chunks (`uploads` table) and streamed back one chunk per query;
 checkpoints (`checkpoints` table) are written in the same transaction as the work they count.
+
+A checkpoint is also the database's fence: the run that resumes a job writes its token into
+the job's checkpoint (`claim_checkpoint`) in the transaction that reads the position, and each
+batch's `save_checkpoint` commits only while that token is still there, so that a run that lost
+its job (its worker was paused and taken for dead) cannot commit a batch the new run will redo.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 
 import sqlalchemy as sa
@@ -15,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tasks.data.db import checkpoints, uploads
 from tasks.data.retry import Backoff, retry_transient
+from tasks.jobs.store import RunLost
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -74,24 +81,44 @@ def load_checkpoint(conn: Connection, job_id: str) -> int:
     return int(position or 0)
 
 
-def save_checkpoint(conn: Connection, job_id: str, position: int) -> None:
-    """Record that the first `position` items are committed; call it in the batch's
-    transaction."""
-    values = {"job_id": job_id, "position": position, "state": "{}"}
+def claim_checkpoint(conn: Connection, job_id: str, run: str) -> int:
+    """Make `run` the one run that may commit work of `job_id`, and return how many items are
+    committed; call it in a transaction of its own (`engine.begin()`), before the first batch.
+    A batch of an earlier run that is still being written commits before the claim (its row
+    lock) or not at all (its `save_checkpoint` finds another token)."""
+    state = _state(run)
     dialect = conn.dialect.name
     if dialect in ("sqlite", "postgresql"):
         insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(checkpoints)
         conn.execute(
-            insert.values(**values).on_conflict_do_update(
-                index_elements=[checkpoints.c.job_id], set_={"position": position}
+            insert.values(job_id=job_id, position=0, state=state).on_conflict_do_update(
+                index_elements=[checkpoints.c.job_id], set_={"state": state}
             )
         )
-        return
+    else:
+        claimed = conn.execute(
+            sa.update(checkpoints).where(checkpoints.c.job_id == job_id).values(state=state)
+        )
+        if claimed.rowcount == 0:
+            conn.execute(sa.insert(checkpoints).values(job_id=job_id, position=0, state=state))
+    return load_checkpoint(conn, job_id)
+
+
+def save_checkpoint(conn: Connection, job_id: str, position: int, run: str) -> None:
+    """Record that the first `position` items are committed; call it in the batch's
+    transaction. Raises RunLost (so the transaction rolls back) if another run claimed the job
+    since `run` did (`claim_checkpoint`)."""
     updated = conn.execute(
-        sa.update(checkpoints).where(checkpoints.c.job_id == job_id).values(position=position)
+        sa.update(checkpoints)
+        .where(checkpoints.c.job_id == job_id, checkpoints.c.state == _state(run))
+        .values(position=position)
     )
     if updated.rowcount == 0:
-        conn.execute(sa.insert(checkpoints).values(**values))
+        raise RunLost(job_id)
+
+
+def _state(run: str) -> str:
+    return json.dumps({"run": run}, separators=(",", ":"))
 
 
 def delete_checkpoint(conn: Connection, job_id: str) -> None:

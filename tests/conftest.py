@@ -31,8 +31,9 @@ def pytest_configure(config: pytest.Config) -> None:
         SECRET_KEY="test-secret-key-not-for-production",
         PROGRESS_INTERVAL_MS="50",
         HEARTBEAT_INTERVAL_S="1",
-        DRAMATIQ_HEARTBEAT_TIMEOUT_MS="2000",
-        DRAMATIQ_MAINTENANCE_CHANCE="1000000",
+        # The site's own origin, where Starlette's TestClient sends every request: the Origin
+        # check trusts only BASE_URL's (server/security.py).
+        BASE_URL="http://testserver",
     )
     os.environ.pop("SMTP_URL", None)
     import tasks.worker  # noqa: F401  (the actors bind to the broker it sets up)

@@ -1,11 +1,16 @@
 """Cross-site protection as ASGI middleware: Origin checks and security headers.
 
 Every unsafe HTTP method and every WebSocket handshake must carry an `Origin` (or, failing
-that, a `Referer`) equal to the site's own origin (`BASE_URL`, or the scheme and Host the
-request came to); anything else gets 403 before any endpoint runs. Every HTTP response gets a
-Content-Security-Policy without inline script, frame-ancestors denied, nosniff and a strict
-referrer policy: `SecurityHeaders` wraps the whole app, outside Starlette's server-error
-middleware, so that a 500 carries them too.
+that, a `Referer`) equal to the site's own origin, `BASE_URL`'s (by default
+`http://HOST:PORT`); anything else gets 403 before any endpoint runs. The request's own `Host`
+proves nothing: a page on evil.example whose name an attacker re-points at 127.0.0.1 (DNS
+rebinding) sends `Host: evil.example` with `Origin: http://evil.example`. Only where
+`BASE_URL` is a loopback address are its other loopback spellings trusted too (`localhost`,
+`127.0.0.1`, `[::1]`, same scheme and port): no page elsewhere can have such an origin.
+
+Every HTTP response gets a Content-Security-Policy without inline script, frame-ancestors
+denied, nosniff and a strict referrer policy: `SecurityHeaders` wraps the whole app, outside
+Starlette's server-error middleware, so that a 500 carries them too.
 
 Both hand a WebSocket on by returning the inner app's awaitable instead of awaiting it: an open
 socket keeps its whole chain of ASGI frames for as long as it lives, and these two would add
@@ -37,6 +42,9 @@ SECURITY_HEADERS = [
 ]
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
 def origin_of(url: str) -> str | None:
     parts = urlsplit(url)
     if not parts.scheme or not parts.netloc:
@@ -44,19 +52,23 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+def trusted_origins(base_url: str) -> frozenset[str]:
+    """`base_url`'s origin, and its loopback spellings if it is a loopback address."""
+    origin = origin_of(base_url)
+    if origin is None:
+        return frozenset()
+    parts = urlsplit(origin)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    if host not in LOOPBACK_NAMES:
+        return frozenset({origin})
+    port = f":{parts.port}" if parts.port else ""
+    return frozenset(f"{parts.scheme}://{name}{port}" for name in LOOPBACK_NAMES) | {origin}
+
+
 class CrossSiteGuard:
     def __init__(self, app: ASGIApp, base_url: str) -> None:
         self.app = app
-        self.base_origin = origin_of(base_url)
-
-    def allowed_origins(self, scope: Scope, headers: Headers) -> set[str]:
-        allowed = {self.base_origin} if self.base_origin else set()
-        host = headers.get("host")
-        if host:
-            scheme = scope.get("scheme", "http")
-            http_scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
-            allowed.add(f"{http_scheme}://{host}".lower())
-        return allowed
+        self.trusted = trusted_origins(base_url)
 
     def is_same_origin(self, scope: Scope) -> bool:
         headers = Headers(scope=scope)
@@ -64,7 +76,7 @@ class CrossSiteGuard:
         if not claimed or claimed == "null":
             referer = headers.get("referer")
             claimed = origin_of(referer) if referer else None
-        return claimed is not None and claimed.lower() in self.allowed_origins(scope, headers)
+        return claimed is not None and claimed.lower() in self.trusted
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] == "websocket" and not self.is_same_origin(scope):

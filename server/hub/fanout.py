@@ -97,9 +97,12 @@ class Hub:
                     await sock.websocket.close(code=1012, reason="server restart")
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # A task cancelled inside a thread-pool call (a snapshot read from a Redis that does
+        # not answer) ends only when the call does: shutting down waits for it a while, not
+        # for ever.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._redis is not None:
             await self._redis.aclose()
 

@@ -22,7 +22,7 @@ from tasks.data.retry import DEFAULT_BACKOFF, Backoff, retry_transient
 from tasks.data.users import normalize_email
 from tasks.jobs.context import JobContext
 from tasks.jobs.middleware import current_job, massive_action
-from tasks.uploads import load_checkpoint, save_checkpoint, stream_upload
+from tasks.uploads import claim_checkpoint, save_checkpoint, stream_upload
 
 BATCH_ROWS = 500
 
@@ -90,7 +90,7 @@ def _write(
     with engine.begin() as conn:
         if good:
             enroll(conn, good)
-        save_checkpoint(conn, job_id, position)
+        save_checkpoint(conn, job_id, position, ctx.run)
     ctx.advance(len(batch))
 
 
@@ -105,8 +105,8 @@ def run_enrollment(
     `ctx`; `params["rows"]` is the number of pairs counted at upload."""
 
     def begin() -> tuple[int, dict[str, int]]:
-        with engine.connect() as conn:
-            start = load_checkpoint(conn, job_id)
+        with engine.begin() as conn:
+            start = claim_checkpoint(conn, job_id, ctx.run)
             return start, dict(conn.execute(sa.select(courses.c.code, courses.c.id)).all())
 
     start, courses_by_code = retry_transient(begin, "reading the checkpoint", backoff)

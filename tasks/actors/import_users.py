@@ -24,7 +24,7 @@ from tasks.data.retry import DEFAULT_BACKOFF, Backoff, retry_transient
 from tasks.data.users import InvalidUser, check_email, check_name, check_role
 from tasks.jobs.context import AbortRequested, JobContext
 from tasks.jobs.middleware import current_job, massive_action
-from tasks.uploads import load_checkpoint, save_checkpoint, stream_upload
+from tasks.uploads import claim_checkpoint, save_checkpoint, stream_upload
 
 BATCH_ROWS = 2000
 # While rows before the checkpoint are re-read, how often to look for an abort request.
@@ -205,7 +205,7 @@ class _Import:
                 enroll(conn, new_enrollments, are_users_new=True)
             if enrollments:
                 enroll(conn, enrollments)
-            save_checkpoint(conn, self.job_id, position)
+            save_checkpoint(conn, self.job_id, position, self.ctx.run)
         self.ctx.advance(len(batch))
 
     @staticmethod
@@ -231,8 +231,8 @@ def run_import(
     """
 
     def begin() -> tuple[int, dict[str, int]]:
-        with engine.connect() as conn:
-            start = load_checkpoint(conn, job_id)
+        with engine.begin() as conn:
+            start = claim_checkpoint(conn, job_id, ctx.run)
             return start, dict(conn.execute(sa.select(courses.c.code, courses.c.id)).all())
 
     start, courses_by_code = retry_transient(begin, "reading the checkpoint", backoff)

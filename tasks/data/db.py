@@ -55,7 +55,8 @@ uploads = sa.Table(
 )
 
 # How far a job's writes have been committed: updated in the same transaction as each batch,
-# so that a redelivered job resumes exactly after its last committed item.
+# so that a redelivered job resumes exactly after its last committed item. `state` is JSON:
+# `{"run": token}`, the run that may commit the job's batches (tasks/uploads.py).
 checkpoints = sa.Table(
     "checkpoints",
     metadata,

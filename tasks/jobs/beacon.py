@@ -3,7 +3,11 @@
 Each worker process, once booted, writes its id scored by the time into `workers` (under the
 store's prefix) every heartbeat interval, and counts the beat in `workers:beats`; on a clean
 shutdown it takes its id out. A worker that died simply stops beating: readers decide how old
-a beat may be (`live_workers`). Entries older than a day are swept on each beat.
+a beat may be (`live_workers`). Entries older than a day are swept on each beat. Each beat also
+records the process's Dramatiq broker id in `workers:brokers`, so that its messages can be
+given back to their queues as soon as it stops beating (rescue.py). `steady_since` says since
+when this worker's own beats have all gone through in time: after Redis was away, every
+worker's beat is old at once, and nobody should take the others for dead until they could beat.
 """
 
 from __future__ import annotations
@@ -29,10 +33,14 @@ def worker_id() -> str:
 
 
 class WorkerBeacon:
-    def __init__(self, store: JobStore, interval_s: float, name: str | None = None) -> None:
+    def __init__(
+        self, store: JobStore, interval_s: float, name: str | None = None, broker_id: str = ""
+    ) -> None:
         self.store = store
         self.interval_s = interval_s
         self.name = name or worker_id()
+        self.broker_id = broker_id
+        self.steady_since = float("-inf")  # last beat that failed or came late, if any
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="jobdeck-beacon", daemon=True)
 
@@ -44,7 +52,10 @@ class WorkerBeacon:
         self._stopped.set()
         self._thread.join(timeout=10)
         try:
-            self.store.redis.zrem(self.store.key("workers"), self.name)
+            pipe = self.store.redis.pipeline(transaction=True)
+            pipe.zrem(self.store.key("workers"), self.name)
+            pipe.hdel(self.store.key("workers", "brokers"), self.name)
+            pipe.execute()
         except Exception:
             log.warning("worker %s could not sign off", self.name, exc_info=True)
 
@@ -53,14 +64,21 @@ class WorkerBeacon:
         pipe.zadd(self.store.key("workers"), {self.name: at})
         pipe.incr(self.store.key("workers", "beats"))
         pipe.zremrangebyscore(self.store.key("workers"), 0, at - FORGET_AFTER_S)
+        if self.broker_id:  # again on every beat: a worker taken for dead that beats again
+            pipe.hset(self.store.key("workers", "brokers"), self.name, self.broker_id)
         pipe.execute()
 
     def _loop(self) -> None:
         while not self._stopped.wait(self.interval_s):
+            at = time.time()
             try:
-                self.beat(time.time())
+                self.beat(at)
             except Exception:
                 log.warning("worker %s: heartbeat failed", self.name, exc_info=True)
+                self.steady_since = time.time()
+                continue
+            if time.time() - at > self.interval_s:  # waited for Redis (see RIDE_OUT_S)
+                self.steady_since = time.time()
 
 
 def live_workers(store: JobStore, at: float, within_s: float) -> dict[str, float]:

@@ -8,18 +8,22 @@ into throttled progress events, an exact error ledger, heartbeats and abort chec
   resumed after a crash (`resume(position)`) forgets exactly the errors it will find again;
 - `advance()` raises `AbortRequested` once an abort was asked for, so the action stops at the
   boundary after its last commit and writes nothing more;
-- a heartbeat thread refreshes the job every `heartbeat_s` even while an item is slow.
+- a heartbeat thread refreshes the job every `heartbeat_s` even while an item is slow;
+- every write carries the run's token (`run`): once another worker has claimed the job, the
+  next write raises `RunLost` instead, and so does `advance()`, so that a run that lost its job
+  (its worker was paused, taken for dead, and the job resumed elsewhere) stops writing.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
 
 from tasks.jobs.model import Job, Status
-from tasks.jobs.store import JobError, JobStore
+from tasks.jobs.store import JobError, JobStore, RunLost
 from tasks.jobs.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -39,14 +43,17 @@ class JobContext:
         interval_ms: int = 200,
         heartbeat_s: float = 2.0,
         clock: Callable[[], float] = time.time,
+        run: str | None = None,
     ) -> None:
         self.store = store
         self.job = job
+        self.run = run or secrets.token_hex(8)  # the token that fences this run's writes
         self.heartbeat_s = heartbeat_s
         self.clock = clock
         self.total = job.total
         self.done = job.checkpoint
         self.is_abort_requested = job.status is Status.ABORTING
+        self.is_lost = False  # another run claimed the job: write nothing more
         self._throttle = Throttle(interval_ms)
         self._due = float("-inf")  # when the throttle lets the next update through
         self._flushed_done = self.done
@@ -69,7 +76,11 @@ class JobContext:
     def resume(self, position: int) -> None:
         """Start (again) after the first `position` items, whose work is committed."""
         with self._lock:
-            self.store.rewind(self.id, position)
+            try:
+                self.store.rewind(self.id, position, self.run)
+            except RunLost:
+                self.is_lost = self.is_abort_requested = True
+                raise
             self.done = position
             self._errors.clear()
 
@@ -109,6 +120,8 @@ class JobContext:
                 if self._throttle.offer(time.monotonic()):
                     self._flush()
         if self.is_abort_requested:
+            if self.is_lost:
+                raise RunLost(self.id)
             raise AbortRequested(self.id)
 
     # -- what the middleware does ------------------------------------------------------------
@@ -124,7 +137,8 @@ class JobContext:
         if self._beat is not None:
             self._beat.join()
         with self._lock:
-            self._flush()
+            if not self.is_lost:
+                self._flush()
 
     def _beat_loop(self) -> None:
         # Wakes once per progress interval: publishes a throttled update that is still
@@ -136,6 +150,9 @@ class JobContext:
                     is_pending = self.done != self._flushed_done or self._throttle.is_pending
                     if is_pending or time.monotonic() - last >= self.heartbeat_s:
                         self._flush()
+            except RunLost:
+                log.warning("job %s was claimed by another run: this one stops", self.id)
+                return
             except Exception:
                 log.warning("heartbeat of job %s failed", self.id, exc_info=True)
 
@@ -148,7 +165,11 @@ class JobContext:
         }
         if self.total is not None:
             fields["total"] = str(self.total)
-        status = self.store.flush(self.id, fields, self._errors)
+        try:
+            status = self.store.flush(self.id, fields, self._errors, self.run)
+        except RunLost:
+            self.is_lost = self.is_abort_requested = True
+            raise
         self._errors = []
         self._throttle.flushed(time.monotonic())
         self._flushed_done = done

@@ -1,15 +1,19 @@
 """Opens and closes a job around every massive action, as Dramatiq middleware.
 
-Before the actor runs: a queued job starts; a running one (a message redelivered after its
-worker died) resumes; an aborting one is confirmed aborted without running; an ended or
-unknown one is skipped. The actor then finds its `JobContext` with `current_job()`. After
-it: completed, aborted or failed with the exception's message, and the end-of-job emails are
-queued once. A massive action is never retried by Dramatiq: its actor has `max_retries=0`.
+Before the actor runs, the worker claims the job for a new run (`JobStore.claim_run`): a copy
+of the message of a job that another live worker runs, or of an ended or unknown job, is
+skipped. Then a queued job starts; a running one (its worker died, and the message was given
+back, rescue.py) resumes; an aborting one is confirmed aborted without running. The actor
+then finds its `JobContext` with `current_job()`. After it: completed, aborted or failed with
+the exception's message, and the end-of-job emails are queued once, unless the run lost its
+job to another run (`RunLost`): then it writes nothing. A massive action is never retried by
+Dramatiq: its actor has `max_retries=0`.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -18,12 +22,13 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
-from tasks.jobs.beacon import WorkerBeacon
+from tasks.jobs.beacon import WorkerBeacon, worker_id
 from tasks.jobs.context import AbortRequested, JobContext
 from tasks.jobs.model import Event, InvalidTransition, Job, Status
 from tasks.jobs.notify import queue_job_mails
 from tasks.jobs.reaper import Reaper
-from tasks.jobs.store import UnknownJob
+from tasks.jobs.rescue import dead_after_s
+from tasks.jobs.store import RunLost, UnknownJob
 from tasks.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -45,7 +50,7 @@ def massive_action(fn: Callable[[str], None]) -> dramatiq.Actor[[str], None]:
         max_retries=0,
         time_limit=24 * 3600 * 1000,
         massive_action=True,
-        throws=(AbortRequested,),
+        throws=(AbortRequested, RunLost),
     )
     return declare(fn)
 
@@ -67,22 +72,44 @@ class JobMiddleware(Middleware):
         self.runtime = runtime
         self.reaper: Reaper | None = None
         self.beacon: WorkerBeacon | None = None
+        self._name = ""
 
     @property
     def actor_options(self) -> set[str]:
         return {"massive_action"}
 
-    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        self.reaper = Reaper(self.runtime, on_end=self.on_job_end)
-        self.reaper.start()
+    @property
+    def runner(self) -> str:
+        """The name this process claims jobs under: its beacon's (a process that never booted
+        a worker gets a name of its own, that no beacon keeps alive)."""
+        if self.beacon is None:
+            self._name = self._name or worker_id()
+            return self._name
+        return self.beacon.name
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Before the consumers start: a message may be processed before after_worker_boot.
         settings = self.runtime.settings
-        self.beacon = WorkerBeacon(self.runtime.store, settings.heartbeat_interval_s)
+        broker_id = str(getattr(broker, "broker_id", ""))
+        self.beacon = WorkerBeacon(
+            self.runtime.store, settings.heartbeat_interval_s, worker_id(), broker_id
+        )
         self.beacon.start()
-        log.info("worker started", extra={"worker": self.beacon.name})
+        log.info("worker started", extra={"worker": self.beacon.name, "broker_id": broker_id})
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.reaper = Reaper(
+            self.runtime, on_end=self.on_job_end, broker=broker, beacon=self.beacon
+        )
+        self.reaper.start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         if self.reaper is not None:
             self.reaper.stop()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Only now: while its threads finish their jobs, the worker must still count as alive
+        # (a job held by a worker that signed off may be claimed by another).
         if self.beacon is not None:
             self.beacon.stop()
             log.info("worker stopped", extra={"worker": self.beacon.name})
@@ -101,18 +128,31 @@ class JobMiddleware(Middleware):
             raise SkipMessage(job_id) from None
         if job.is_final:
             raise SkipMessage(job_id)
-        if job.status is Status.ABORTING:
-            self.end(job, Event.CONFIRM_ABORT)
+        run = secrets.token_hex(8)
+        alive_since = time.time() - dead_after_s(settings.heartbeat_interval_s)
+        claimed = store.claim_run(job_id, self.runner, run, alive_since)
+        if claimed != "ok":
+            if claimed == "held":
+                log.info("skipping a copy of a job that another worker runs",
+                         extra={**log_ids(job), "message_id": message.message_id})  # fmt: skip
             raise SkipMessage(job_id)
-        if job.status is Status.QUEUED:
-            try:
-                job = store.transition(job_id, Event.START, at=time.time())
-            except InvalidTransition:  # aborted while we were looking
-                raise SkipMessage(job_id) from None
-            log.info("job started", extra=log_ids(job))
-        else:
-            log.info("job resumed", extra={**log_ids(job), "from_item": job.checkpoint})
-        ctx = JobContext(store, job, settings.progress_interval_ms, settings.heartbeat_interval_s)
+        try:
+            job = store.get(job_id)  # as claimed: it may have been aborted meanwhile
+            if job.is_final:
+                raise SkipMessage(job_id)
+            if job.status is Status.ABORTING:
+                self.end(job, Event.CONFIRM_ABORT, run=run)
+                raise SkipMessage(job_id)
+            if job.status is Status.QUEUED:
+                job = store.transition(job_id, Event.START, at=time.time(), run=run)
+                log.info("job started", extra=log_ids(job))
+            else:
+                log.info("job resumed", extra={**log_ids(job), "from_item": job.checkpoint})
+        except (InvalidTransition, UnknownJob, RunLost):  # ended or taken while we looked
+            raise SkipMessage(job_id) from None
+        ctx = JobContext(
+            store, job, settings.progress_interval_ms, settings.heartbeat_interval_s, run=run
+        )
         ctx.start_heartbeat()
         _local.job = ctx
 
@@ -128,24 +168,34 @@ class JobMiddleware(Middleware):
         if ctx is None:
             return
         _local.job = None
+        if isinstance(exception, RunLost):  # (the database's fence: Redis may not know yet)
+            ctx.is_lost = True
         try:
             ctx.close()
+        except RunLost:
+            pass  # ctx.is_lost says so
         except Exception:
             log.exception("could not write the last progress of a job", extra={"job_id": ctx.id})
-        if exception is None:
+        if ctx.is_lost:
+            log.warning("job lost to another run: this one stopped", extra=log_ids(ctx.job))
+        elif exception is None:
             event = Event.CONFIRM_ABORT if ctx.is_abort_requested else Event.COMPLETE
-            self.end(ctx.job, event)
+            self.end(ctx.job, event, run=ctx.run)
         elif type(exception).__name__ == "AbortRequested":
-            self.end(ctx.job, Event.CONFIRM_ABORT)
+            self.end(ctx.job, Event.CONFIRM_ABORT, run=ctx.run)
         else:
             message_text = str(exception) or type(exception).__name__
-            self.end(ctx.job, Event.FAIL, message=message_text[:2000])
+            self.end(ctx.job, Event.FAIL, run=ctx.run, message=message_text[:2000])
 
-    def end(self, job: Job, event: Event, **changes: Any) -> None:
-        """Give the job its final status (abort wins a race with completion), then mail."""
+    def end(self, job: Job, event: Event, run: str | None = None, **changes: Any) -> None:
+        """Give the job its final status (abort wins a race with completion), then mail;
+        nothing if `run` lost the job to another run."""
         store = self.runtime.store
         try:
-            ended = store.transition(job.id, event, at=time.time(), **changes)
+            ended = store.transition(job.id, event, at=time.time(), run=run, **changes)
+        except RunLost:
+            log.warning("job lost to another run: this one stopped", extra=log_ids(job))
+            return
         except InvalidTransition as exc:
             if exc.status is Status.ABORTING:
                 ended = store.transition(job.id, Event.CONFIRM_ABORT, at=time.time())

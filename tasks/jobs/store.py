@@ -2,7 +2,9 @@
 
 Keys, all under one prefix (`jobdeck:` by default):
 
-    job:{id}              hash: the job record (`model.to_fields`), plus `mail_queued`
+    job:{id}              hash: the job record (`model.to_fields`), plus `mail_queued`, and
+                          `runner` and `run`: the worker that holds the job and the fencing
+                          token of its run (`claim_run`; never published)
     job:{id}:errors       sorted set: the error ledger; score = item position, member = JSON
     job:{id}:notify       set: ids of the people who asked for an email when the job ends
     job:{id}:mailed       set: ids of the people who were sent that email
@@ -19,11 +21,17 @@ Keys, all under one prefix (`jobdeck:` by default):
                           MULTI or script that publishes), for /metrics
     workers               sorted set: worker ids, scored by their last heartbeat (beacon.py)
     workers:beats         counter: worker heartbeats, by every worker
+    workers:brokers       hash: worker id -> its Dramatiq broker id (beacon.py, rescue.py)
 
 A change of status is a WATCH/MULTI transaction that applies the pure model and PUBLISHes the
 new snapshot inside the same MULTI, so that the stored record and the event stream agree and
 a racing abort and completion cannot both win. Progress and errors go through one Lua script
 (`FLUSH`), one round trip per throttled update.
+
+One runner per job at a time: a worker claims a job before it starts or resumes it
+(`claim_run`, refused while another live worker holds it), and every write of that run (flush,
+rewind, its final transition) carries the run's token and raises `RunLost` once somebody else
+claimed the job, so that a worker that was only paused cannot write after it lost the job.
 """
 
 from __future__ import annotations
@@ -53,11 +61,15 @@ from tasks.jobs.model import (
 )
 
 # KEYS: job hash, errors zset, channel, events counter
-# ARGV: n field pairs, the publish time, field, value, ..., then score, member pairs for the ledger
+# ARGV: n field pairs, the publish time, the run's token, field, value, ..., then score, member
+# pairs for the ledger. Writes nothing and returns 'lost' if the token (when not empty) is no
+# longer the job's run.
 FLUSH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local run = redis.call('HGET', KEYS[1], 'run')
+if run and ARGV[3] ~= '' and run ~= ARGV[3] then return 'lost' end
 local n = tonumber(ARGV[1])
-local i = 3
+local i = 4
 for _ = 1, n do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   i = i + 2
@@ -72,6 +84,8 @@ local flat = redis.call('HGETALL', KEYS[1])
 local job = {}
 for j = 1, #flat, 2 do job[flat[j]] = flat[j + 1] end
 job['mail_queued'] = nil
+job['runner'] = nil
+job['run'] = nil
 local event = {v = 1, type = 'job', job = job, at = tonumber(ARGV[2])}
 redis.call('PUBLISH', KEYS[3], cjson.encode(event))
 redis.call('INCR', KEYS[4])
@@ -88,11 +102,12 @@ if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return 1 + added
 """
 
-# KEYS: job hash, its audit list; ARGV: entry. The list expires with the job, if it does.
+# KEYS: job hash, its audit list; ARGV: entry, how many to keep. The list expires with the job,
+# if it does.
 AUDIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('LTRIM', KEYS[2], -1000, -1)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return 1
@@ -104,19 +119,37 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 return redis.call('HSETNX', KEYS[1], 'mail_queued', '1')
 """
 
-# KEYS: job hash, errors zset; ARGV: position
+# KEYS: job hash, errors zset; ARGV: position, the run's token
 REWIND = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local run = redis.call('HGET', KEYS[1], 'run')
+if run and ARGV[2] ~= '' and run ~= ARGV[2] then return 'lost' end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[1], '+inf')
 redis.call('HSET', KEYS[1], 'error_count', redis.call('ZCARD', KEYS[2]),
            'done', ARGV[1], 'checkpoint', ARGV[1])
 return true
 """
 
+# KEYS: job hash, workers zset; ARGV: this worker, the new run's token, the oldest beat that
+# counts as alive. 'ok' once the job is this run's; 'held' while another live worker holds it.
+CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'completed' or status == 'failed' or status == 'aborted' then return 'ended' end
+local holder = redis.call('HGET', KEYS[1], 'runner')
+if holder then
+  local beat = redis.call('ZSCORE', KEYS[2], holder)
+  if beat and tonumber(beat) >= tonumber(ARGV[3]) then return 'held' end
+end
+redis.call('HSET', KEYS[1], 'runner', ARGV[1], 'run', ARGV[2])
+return 'ok'
+"""
+
 
 T = TypeVar("T")
 ACTIVE = frozenset(Status) - FINAL
 
+AUDIT_KEPT = 1000  # the last entries of a job's audit
 RIDE_OUT_S = 20  # how long a command waits for a restarting Redis (see `JobStore.from_url`)
 # The keys that make up one job: deleted together, and expiring together once it ends.
 BESIDE = ("", ":errors", ":notify", ":mailed", ":audit")
@@ -125,6 +158,15 @@ BESIDE = ("", ":errors", ":notify", ":mailed", ":audit")
 class UnknownJob(LookupError):
     def __init__(self, job_id: str) -> None:
         super().__init__(f"unknown job {job_id!r}")
+        self.job_id = job_id
+
+
+class RunLost(RuntimeError):
+    """This run of the job was superseded: another worker claimed the job (`claim_run`)
+    after this one's worker stopped beating. The run must stop and write nothing more."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id!r} is held by another run now")
         self.job_id = job_id
 
 
@@ -198,6 +240,7 @@ class JobStore:
         self._add_beside = client.register_script(ADD_BESIDE)
         self._claim_mail = client.register_script(CLAIM_MAIL)
         self._audit = client.register_script(AUDIT)
+        self._claim = client.register_script(CLAIM)
 
     @classmethod
     def from_url(cls, url: str, retention_s: float, prefix: str = "jobdeck:") -> JobStore:
@@ -241,19 +284,34 @@ class JobStore:
             pipe.hgetall(self.key("job", job_id))
         return [from_fields(f) for f in pipe.execute() if f]
 
-    def transition(self, job_id: str, event: Event, at: float, **changes: Any) -> Job:
-        """Apply `event` atomically; raises InvalidTransition if the status does not allow it."""
+    def transition(
+        self,
+        job_id: str,
+        event: Event,
+        at: float,
+        run: str | None = None,
+        audit: AuditEntry | None = None,
+        **changes: Any,
+    ) -> Job:
+        """Apply `event` atomically, with its `audit` entry if any (in the same MULTI: no
+        abort without its author); raises InvalidTransition if the status does not allow it,
+        and RunLost if `run` is given and is no longer the job's run."""
         key = self.key("job", job_id)
 
         def attempt(pipe: redis.client.Pipeline) -> Job:
             fields = cast(dict[str, str], pipe.hgetall(key))
             if not fields:
                 raise UnknownJob(job_id)
+            if run is not None and fields.get("run", run) != run:
+                raise RunLost(job_id)
             job = apply(from_fields(fields), event, at, **changes)
             job = replace(job, seq=job.seq + 1)
             new_fields = to_fields(job)
             pipe.multi()
             pipe.hset(key, mapping=cast(dict[Any, Any], new_fields))
+            if audit is not None:  # (before _expire, which gives the list the job's expiry)
+                pipe.rpush(self.key("job", job_id, "audit"), audit.to_json())
+                pipe.ltrim(self.key("job", job_id, "audit"), -AUDIT_KEPT, -1)
             if job.status in FINAL:
                 self._expire(pipe, job)
             pipe.publish(self.channel, events.encode_job(new_fields, time.time()))
@@ -273,15 +331,24 @@ class JobStore:
         for name in BESIDE:
             pipe.expireat(self.key("job", job.id) + name, int(expires_at) + 1)
 
+    def claim_run(self, job_id: str, runner: str, run: str, alive_since: float) -> str:
+        """Make `run` (a fresh token) of worker `runner` the job's one run: 'ok'; or 'held'
+        while another worker whose last beat is at or after `alive_since` holds it, 'ended',
+        'gone'. A worker that stopped beating loses its claim to the next one."""
+        keys = [self.key("job", job_id), self.key("workers")]
+        outcome: str = self._claim(keys=keys, args=[runner, run, repr(alive_since)])
+        return outcome
+
     def flush(
         self,
         job_id: str,
         fields: dict[str, str],
         errors: Iterable[JobError] = (),
+        run: str = "",
     ) -> Status | None:
         """Write progress fields and new errors, publish the snapshot; the status, or None if
-        the job is gone."""
-        args: list[str | int | float] = [len(fields), repr(time.time())]
+        the job is gone. Raises RunLost (writing nothing) if `run` is no longer the job's."""
+        args: list[str | int | float] = [len(fields), repr(time.time()), run]
         for name, value in fields.items():
             args += [name, value]
         for error in errors:
@@ -289,12 +356,17 @@ class JobStore:
         keys = [self.key("job", job_id), self.key("job", job_id, "errors"), self.channel,
                 self.key("stats", "events")]  # fmt: skip
         status = self._flush(keys=keys, args=args)
+        if status == "lost":
+            raise RunLost(job_id)
         return Status(status) if status else None
 
-    def rewind(self, job_id: str, position: int) -> None:
+    def rewind(self, job_id: str, position: int, run: str = "") -> None:
         """Forget errors at or after `position`: the items from there on will be done again."""
         keys = [self.key("job", job_id), self.key("job", job_id, "errors")]
-        if not self._rewind(keys=keys, args=[position]):
+        outcome = self._rewind(keys=keys, args=[position, run])
+        if outcome == "lost":
+            raise RunLost(job_id)
+        if not outcome:
             raise UnknownJob(job_id)
 
     def delete(self, job_id: str) -> None:
@@ -489,7 +561,7 @@ class JobStore:
     def add_audit(self, job_id: str, entry: AuditEntry) -> None:
         """Keep who did what with the job (the last thousand entries; expires with the job)."""
         keys = [self.key("job", job_id), self.key("job", job_id, "audit")]
-        if not self._audit(keys=keys, args=[entry.to_json()]):
+        if not self._audit(keys=keys, args=[entry.to_json(), AUDIT_KEPT]):
             raise UnknownJob(job_id)
 
     def audit(self, job_id: str) -> list[AuditEntry]:
@@ -525,4 +597,12 @@ class JobStore:
             yield ids
 
 
-__all__ = ["AuditEntry", "InvalidTransition", "JobError", "JobStore", "Page", "UnknownJob"]
+__all__ = [
+    "AuditEntry",
+    "InvalidTransition",
+    "JobError",
+    "JobStore",
+    "Page",
+    "RunLost",
+    "UnknownJob",
+]

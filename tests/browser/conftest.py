@@ -147,7 +147,7 @@ def job_worker(worker: dramatiq.Worker, store: JobStore) -> Iterator[dramatiq.Wo
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    from axe import MODERATE
+    from tests.browser.axe import MODERATE
 
     if MODERATE:
         terminalreporter.section("axe-core: moderate and minor findings (not failures)")

@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from axe import check, snap
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.engine import Engine
 
 from tasks.data.users import User, add_user
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import JobError, JobStore, new_job_id
+from tests.browser.axe import check, snap
 
 pytestmark = pytest.mark.browser
 

@@ -3,7 +3,9 @@ and a way to count what an import really wrote.
 
 `Workers.start(**env)` runs `dramatiq tasks.worker` as the Procfile does (its own process
 group, its log in the test's folder); `env` overrides the test session's environment, so that a
-worker can be pointed at a private Redis, database or SMTP server.
+worker can be pointed at a private Redis, database or SMTP server. Workers beat at the shipped
+`HEARTBEAT_INTERVAL_S` (the session's 1 s is for in-process tests), so that what the fault tests
+show about a dead worker holds as a user runs it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
+def shipped_timing() -> dict[str, str]:
+    """The session's environment without its shortened worker heartbeat."""
+    return {k: v for k, v in os.environ.items() if k != "HEARTBEAT_INTERVAL_S"}
+
+
 class Workers:
     """Worker processes started by one test, and their logs."""
 
@@ -46,7 +53,7 @@ class Workers:
             process = subprocess.Popen(
                 args,
                 cwd=ROOT,
-                env={**os.environ, **env},
+                env={**shipped_timing(), **env},
                 stdout=log,
                 stderr=log,
                 start_new_session=True,

@@ -118,6 +118,29 @@ def test_abort_running_job_is_202_aborting(client, headers, people, store):  # t
     assert data["aborted_by"]["name"] == "Sue Super"
 
 
+@pytest.mark.parametrize("begun", [False, True], ids=["queued", "running"])
+def test_abort_writes_its_audit_entry_in_the_transaction_of_its_transition(  # type: ignore[no-untyped-def]
+    client, headers, people, store, redis_url, begun
+):
+    """One MULTI holds the new status and who aborted it: no crash between them can leave an
+    abort without its author. Read from Redis's own MONITOR, every command in order."""
+    import redis
+
+    job = started(store, people["power"]) if begun else new_job(store, people["power"])
+    with redis.Redis.from_url(redis_url, decode_responses=True).monitor() as monitor:
+        assert client.post(f"/api/jobs/{job.id}/abort", headers=headers["super"]).is_success
+        store.redis.echo(f"end of abort {job.id}")
+        commands: list[str] = []
+        while not commands or commands[-1] != f"ECHO end of abort {job.id}":
+            commands.append(monitor.next_command()["command"])
+    record, audit = f"HSET {store.key('job', job.id)} ", f"RPUSH {store.key('job', job.id)}:audit "
+    (hset,) = [n for n, command in enumerate(commands) if command.startswith(record)]
+    begins = max(n for n, command in enumerate(commands[:hset]) if command == "MULTI")
+    ends = hset + commands[hset:].index("EXEC")
+    assert any(command.startswith(audit) for command in commands[begins:ends]), commands
+    assert [entry.action for entry in store.audit(job.id)] == ["aborted"]
+
+
 def test_second_abort_is_409(client, headers, people, store):  # type: ignore[no-untyped-def]
     job = started(store, people["power"])
     assert client.post(f"/api/jobs/{job.id}/abort", headers=headers["power"]).status_code == 202

@@ -264,19 +264,25 @@ def test_demo_passwords_sign_in(place: Place, jobdeck: Run) -> None:
 class Running:
     """`jobdeck run` (what `make run` calls) in a session of its own, with no PORT, REDIS_URL or
     BASE_URL: web, worker and an embedded Redis on `host`:8000 (not 127.0.0.1, so that a
-    `make run` on 127.0.0.1:8000 does not get in the way)."""
+    `make run` on 127.0.0.1:8000 does not get in the way; each test its own address, so that
+    two runs of the suite at once do not either)."""
 
-    def __init__(self, tmp_path: Path, host: str) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in ("PORT", "REDIS_URL", "BASE_URL")}
-        env.update(HOST=host, JOBDECK_VAR=str(tmp_path / "var"),
-                   DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}")  # fmt: skip
+    def __init__(self, tmp_path: Path, host: str, start: bool = True, **env: str) -> None:
+        unset = ("PORT", "REDIS_URL", "BASE_URL")
+        self.env = {k: v for k, v in os.environ.items() if k not in unset}
+        self.env.update(HOST=host, JOBDECK_VAR=str(tmp_path / "var"),
+                        DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}", **env)  # fmt: skip
         self.tmp_path, self.base_url = tmp_path, f"http://{host}:8000"
-        jobdeck = Path(sys.executable).parent / "jobdeck"
+        self.jobdeck = Path(sys.executable).parent / "jobdeck"
+        self.output = ""
+        if start:
+            self.start()
+
+    def start(self) -> None:
         self.process = subprocess.Popen(
-            [str(jobdeck), "run"], env=env, cwd=Path(__file__).parents[2], text=True,
+            [str(self.jobdeck), "run"], env=self.env, cwd=Path(__file__).parents[2], text=True,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-        self.output = ""
 
     def wait_ready(self) -> None:
         ready, deadline = None, time.monotonic() + 60
@@ -333,3 +339,48 @@ def test_ctrl_c_stops_web_and_worker_before_redis_and_prints_no_traceback(tmp_pa
     assert "Traceback" not in output, output
     assert "ConnectionError" not in output, output
     assert run.leftovers() == "", f"still running after Ctrl-C: {run.leftovers()}"
+
+
+@pytest.mark.slow
+def test_run_mails_links_to_the_web_process(tmp_path: Path) -> None:
+    """Under `jobdeck run`, honcho gives each process its own PORT (the worker 8100); the
+    end-of-job email, written by the worker as an .eml, must still link to the web's address:
+    the link is followed, signed in, to the job's page."""
+    import email
+    import re
+
+    import httpx
+
+    from tasks.demo import demo_csv
+
+    run = Running(tmp_path, "127.0.0.4", start=False, SMTP_URL="")
+    password = "a long enough password"
+    subprocess.run([str(run.jobdeck), "user", "add", "ada@example.com", "--name", "Ada",
+                    "--role", "superadmin", "--password", password],
+                   env=run.env, check=True, capture_output=True)  # fmt: skip
+    run.start()
+    site = run.base_url
+    try:
+        run.wait_ready()
+        with httpx.Client(base_url=site, headers={"origin": site}, timeout=10) as client:
+            signed = client.post("/login", data={"email": "ada@example.com", "password": password})
+            assert signed.status_code in (200, 303), signed.text
+            data = "".join(demo_csv(20_000, 0, seed=3)).encode()
+            launched = client.post("/api/imports/users", files={"file": ("ada.csv", data)})
+            assert launched.status_code == 202, launched.text
+            job_id = launched.json()["id"]
+            assert client.post(f"/api/jobs/{job_id}/notify").status_code == 200
+
+            outbox = tmp_path / "var" / "outbox"
+            deadline = time.monotonic() + 120
+            while not list(outbox.glob("*.eml")):
+                assert time.monotonic() < deadline, "no email in the outbox after 120 s"
+                time.sleep(0.2)  # the import and its mail are under way
+            (written,) = outbox.glob("*.eml")
+            body = email.message_from_bytes(written.read_bytes()).get_payload(decode=True)
+            links = re.findall(rb"https?://\S+", body)
+            assert links and all(link.startswith(site.encode()) for link in links), links
+            page = client.get(links[0].decode())
+            assert page.status_code == 200 and job_id in page.text
+    finally:
+        run.finish()

@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 import web
+from server.auth.cross_site import trusted_origins
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.store import new_job_id
 from tests.support.people import signed_in_people
@@ -190,3 +191,25 @@ def test_websocket_handshake_with_a_foreign_origin_but_own_referer_is_refused(
     with pytest.raises(WebSocketDisconnect):
         with client.websocket_connect("/ws/jobs", headers=sent) as ws:
             ws.receive_text()
+
+
+# -- DNS rebinding: a foreign name re-pointed at our address sends itself as Host and Origin ---
+
+
+def test_a_request_whose_origin_is_only_its_own_host_is_refused(client, headers) -> None:  # type: ignore[no-untyped-def]
+    rebound = {**headers["super"], "host": "evil.example", "origin": "http://evil.example"}
+    assert client.post("/logout", headers=rebound).status_code == 403
+    with pytest.raises(WebSocketDisconnect) as refused:
+        with client.websocket_connect("/ws/jobs", headers=rebound) as ws:
+            ws.receive_text()
+    assert refused.value.code == 1008
+    page = client.get("/admin/background-jobs", headers=headers["super"], follow_redirects=False)
+    assert page.status_code == 200, "the refused sign-out ended the session"
+
+
+def test_only_base_urls_origin_is_trusted_and_loopback_under_each_name() -> None:
+    assert trusted_origins("https://jobs.example.com/") == {"https://jobs.example.com"}
+    assert trusted_origins("http://127.0.0.1:8000") == {
+        "http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000"
+    }  # fmt: skip
+    assert "http://localhost:8001" not in trusted_origins("http://localhost:8000")
