@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tasks.csv_input import MAX_ROWS
+
 
 class ConfigError(Exception):
     """A variable is missing or malformed; the message names it and the value."""
@@ -87,6 +89,7 @@ class Settings:
     broker_maintenance_chance: int = 1000
     db_retry_s: int = 30
     metrics_token: str = ""
+    import_max_rows: int = MAX_ROWS
 
     @property
     def is_https(self) -> bool:
@@ -144,4 +147,5 @@ class Settings:
             broker_maintenance_chance=_int(environ, "DRAMATIQ_MAINTENANCE_CHANCE", 1000, minimum=0),
             db_retry_s=_int(environ, "DB_RETRY_S", 30, minimum=0),
             metrics_token=_metrics_token(environ),
+            import_max_rows=_int(environ, "IMPORT_MAX_ROWS", MAX_ROWS, minimum=1),
         )

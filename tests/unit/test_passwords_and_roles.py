@@ -231,3 +231,10 @@ def test_https_base_url_is_https(tmp_path: Path) -> None:
     settings = Settings.from_environ(environ(tmp_path, BASE_URL="https://jobs.example.com/"))
     assert settings.is_https
     assert settings.base_url == "https://jobs.example.com"
+
+
+def test_import_max_rows_is_a_million_unless_set(tmp_path: Path) -> None:
+    assert Settings.from_environ(environ(tmp_path)).import_max_rows == 1_000_000
+    assert Settings.from_environ(environ(tmp_path, IMPORT_MAX_ROWS="2000")).import_max_rows == 2000
+    with pytest.raises(ConfigError, match="IMPORT_MAX_ROWS='0' must be at least 1"):
+        Settings.from_environ(environ(tmp_path, IMPORT_MAX_ROWS="0"))
