@@ -2,14 +2,17 @@
 
 Rows are checked one by one (each bad row is an error naming its line), and written in batches
 of `BATCH_ROWS`, each batch in one transaction together with its checkpoint, so that a job
-resumed after a crash neither skips nor repeats a row. `run_import` is the whole action, callable
-without Dramatiq.
+resumed after a crash neither skips nor repeats a row. While one batch is written (by a second
+thread, in order, one at a time) the next is read and checked, so that the database's work and
+ours overlap; a batch's errors are recorded when it is written. `run_import` is the whole
+action, callable without Dramatiq.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -50,6 +53,17 @@ def _cached(seen: dict[str, T], raw: str, check: Callable[[str], T]) -> T:
 
 
 @dataclass(slots=True)
+class _Checked:
+    """A batch once checked: its good rows, and why each of the others cannot be written."""
+
+    first_line: int
+    last_line: int
+    size: int
+    rows: list[_Row]
+    errors: list[tuple[str, str]]  # (item, message)
+
+
+@dataclass(slots=True)
 class _Row:
     line: int
     email: str
@@ -87,8 +101,16 @@ class _Import:
         except InvalidUser:
             pass
 
-    def check(self, line: int, row: dict[str, str]) -> _Row | None:
-        """The row, ready to write, or None after recording why it cannot be."""
+    def check_batch(self, batch: list[tuple[int, dict[str, str]]]) -> _Checked:
+        checked = _Checked(batch[0][0], batch[-1][0], len(batch), [], [])
+        for line, raw in batch:
+            row = self.check(line, raw, checked.errors)
+            if row is not None:
+                checked.rows.append(row)
+        return checked
+
+    def check(self, line: int, row: dict[str, str], errors: list[tuple[str, str]]) -> _Row | None:
+        """The row, ready to write, or None after adding to `errors` why it cannot be."""
         reasons: list[str] = []
         email = ""
         try:
@@ -107,7 +129,7 @@ class _Import:
         role = self.check_role(row.get("role", ""), reasons)
         course_ids = self.check_courses(row.get("courses", ""), reasons)
         if reasons:
-            self.ctx.error(f"line {line}", "; ".join(reasons))
+            errors.append((f"line {line}", "; ".join(reasons)))
             return None
         return _Row(line, email, name, role, course_ids)
 
@@ -152,18 +174,18 @@ class _Import:
             reason = f"unknown {noun} {listed}{more}"
         return [self.courses_by_code[code] for code in codes if code not in unknown], reason
 
-    def write(self, engine: Engine, batch: list[tuple[int, dict[str, str]]], position: int) -> None:
-        """Check and write one batch; `position` counts the rows up to its end.
+    def write(self, engine: Engine, batch: _Checked, position: int) -> None:
+        """Write one checked batch, with its errors; `position` counts the rows up to its end.
 
         If somebody else creates one of the batch's users between our look-up and our insert,
         the batch is forgotten (its errors too) and checked again, once. A try that failed for
         a transient cause (the database restarting) wrote nothing, and is forgotten and tried
         again with backoff.
         """
-        lines = f"writing lines {batch[0][0]}-{batch[-1][0]}"
+        lines = f"writing lines {batch.first_line}-{batch.last_line}"
 
         def forget() -> None:
-            self.ctx.resume(position - len(batch))
+            self.ctx.resume(position - batch.size)
 
         def attempt() -> None:
             retry_transient(
@@ -178,14 +200,14 @@ class _Import:
                 attempt()
             except sa.exc.IntegrityError:
                 raise ImportConflict(
-                    f"users of lines {batch[0][0]}-{batch[-1][0]} were being created by someone "
-                    "else at the same time: run the import again"
+                    f"users of lines {batch.first_line}-{batch.last_line} were being created by "
+                    "someone else at the same time: run the import again"
                 ) from None
 
-    def _write(
-        self, engine: Engine, batch: list[tuple[int, dict[str, str]]], position: int
-    ) -> None:
-        good = [row for row in (self.check(line, raw) for line, raw in batch) if row]
+    def _write(self, engine: Engine, batch: _Checked, position: int) -> None:
+        for item, message in batch.errors:
+            self.ctx.error(item, message)
+        good = batch.rows
         existing = self.find_existing(engine, [row.email for row in good])
         new: list[NewUser] = []
         updates: list[dict[str, object]] = []
@@ -220,7 +242,7 @@ class _Import:
             if enrollments:
                 enroll(conn, enrollments)
             save_checkpoint(conn, self.job_id, position)
-        self.ctx.advance(len(batch))
+        self.ctx.advance(batch.size)
 
     @staticmethod
     def find_existing(engine: Engine, emails: list[str]) -> dict[str, tuple[int, str]]:
@@ -250,21 +272,32 @@ def run_import(
     ctx.resume(start)
     ctx.set_total(int(params["rows"]))
     work = _Import(ctx, job_id, params, courses_by_code, backoff)
-    batch: list[tuple[int, dict[str, str]]] = []
-    position = 0
-    for line, row in read_rows(stream_upload(engine, job_id, backoff)):
-        position += 1
-        if position <= start:
-            work.remember(line, row)
-            if position % _ABORT_CHECK_ROWS == 0 and ctx.is_abort_requested:
-                raise AbortRequested(job_id)
-            continue
-        batch.append((line, row))
-        if len(batch) == BATCH_ROWS:
-            work.write(engine, batch, position)
-            batch = []
-    if batch:
-        work.write(engine, batch, position)
+    with ThreadPoolExecutor(1, thread_name_prefix=f"import-{job_id}") as writer:
+        writing: Future[None] | None = None
+
+        def write(batch: list[tuple[int, dict[str, str]]], position: int) -> Future[None]:
+            checked = work.check_batch(batch)
+            if writing is not None:
+                writing.result()  # the batch before is committed (or its error raised here)
+            return writer.submit(work.write, engine, checked, position)
+
+        batch: list[tuple[int, dict[str, str]]] = []
+        position = 0
+        for line, row in read_rows(stream_upload(engine, job_id, backoff)):
+            position += 1
+            if position <= start:
+                work.remember(line, row)
+                if position % _ABORT_CHECK_ROWS == 0 and ctx.is_abort_requested:
+                    raise AbortRequested(job_id)
+                continue
+            batch.append((line, row))
+            if len(batch) == BATCH_ROWS:
+                writing = write(batch, position)
+                batch = []
+        if batch:
+            writing = write(batch, position)
+        if writing is not None:
+            writing.result()
 
 
 @massive_action

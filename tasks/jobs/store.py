@@ -18,9 +18,10 @@ Keys, all under one prefix (`jobdeck:` by default):
     job:{id}:words        string: the words of the job's text (search.py), space-separated;
                           no expiry: removed with the job from every index
     jobs:word:{word}      sorted set: the jobs whose text has this word, by creation time
-    jobs:words            sorted set, every score 0: the words some job's text has (prefix
-                          look-ups by ZRANGEBYLEX, others by ZSCAN MATCH); built like the status
-                          indexes, flagged by jobs:words:built
+    jobs:words            sorted set, every score 0: the words some job's text has (a word's
+                          start looked up by ZRANGEBYLEX, a piece inside one by ZSCAN MATCH);
+                          built like the status indexes, flagged by jobs:words:built
+    jobs:words:reversed   sorted set, every score 0: the same words spelt backwards (a word's end)
     jobs:search:{digest}  sorted set: the jobs one search may find (an intersection or union
                           of word sets), for a minute
     events                pub/sub channel: one JSON event per change (see docs/events.md)
@@ -124,12 +125,16 @@ redis.call('HSET', KEYS[1], 'error_count', redis.call('ZCARD', KEYS[2]),
 return true
 """
 
-# KEYS: the vocabulary, then the job's word sets; ARGV: job id, then its words (same order).
-# A word no job has any more leaves the vocabulary.
+# KEYS: the vocabulary, the reversed one, then the job's word sets; ARGV: job id, its words (in
+# the same order), then the same words reversed. A word no job has any more leaves both.
 REMOVE_WORDS = """
-for i = 2, #KEYS do
-  redis.call('ZREM', KEYS[i], ARGV[1])
-  if redis.call('EXISTS', KEYS[i]) == 0 then redis.call('ZREM', KEYS[1], ARGV[i]) end
+local n = #KEYS - 2
+for i = 1, n do
+  redis.call('ZREM', KEYS[i + 2], ARGV[1])
+  if redis.call('EXISTS', KEYS[i + 2]) == 0 then
+    redis.call('ZREM', KEYS[1], ARGV[i + 1])
+    redis.call('ZREM', KEYS[2], ARGV[i + 1 + n])
+  end
 end
 return true
 """
@@ -141,7 +146,7 @@ ACTIVE = frozenset(Status) - FINAL
 SEARCH_TTL_S = 60
 # A search whose candidate words number more than this, or hold more jobs than SEARCH_UNION,
 # reads the jobs newest first instead (such a needle matches many of them anyway).
-SEARCH_WORDS = 1000
+SEARCH_WORDS = 5000
 SEARCH_UNION = 20_000
 RIDE_OUT_S = 20  # how long a command waits for a restarting Redis (see `JobStore.from_url`)
 # The keys that make up one job: deleted together, and expiring together once it ends.
@@ -380,12 +385,15 @@ class JobStore:
             pipe.zadd(self.key("jobs", "word", word), {job_id: created_at})
         if words:
             pipe.zadd(self.key("jobs", "words"), dict.fromkeys(words, 0))
+            pipe.zadd(self.key("jobs", "words", "reversed"), {w[::-1]: 0 for w in words})
         pipe.set(self.key("job", job_id, "words"), " ".join(words))
 
     def _unindex_words(self, pipe: redis.client.Pipeline, job_id: str, words: set[str]) -> None:
         ordered = sorted(words)
-        keys = [self.key("jobs", "words"), *(self.key("jobs", "word", w) for w in ordered)]
-        self._remove_words(keys=keys, args=[job_id, *ordered], client=pipe)
+        vocabularies = [self.key("jobs", "words"), self.key("jobs", "words", "reversed")]
+        keys = [*vocabularies, *(self.key("jobs", "word", w) for w in ordered)]
+        args = [job_id, *ordered, *(w[::-1] for w in ordered)]
+        self._remove_words(keys=keys, args=args, client=pipe)
         pipe.delete(self.key("job", job_id, "words"))
 
     def _words_index_built(self) -> None:
@@ -426,45 +434,66 @@ class JobStore:
             pipe.expire(dest, SEARCH_TTL_S)
             pipe.execute()
             return dest
-        words = self._vocabulary_matching(found)
-        if words is None:
-            return None
-        keys = [self.key("jobs", "word", word) for word in words]
-        pipe = self.redis.pipeline(transaction=False)
-        for key in keys:
-            pipe.zcard(key)
-        if sum(cast(list[int], pipe.execute())) > SEARCH_UNION:
+        candidates = self._fewest_candidates(found)
+        if candidates is None:
             return None
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(dest)
-        if keys:
-            pipe.zunionstore(dest, keys, aggregate="MIN")
+        if candidates:
+            pipe.zunionstore(dest, candidates, aggregate="MIN")
             pipe.expire(dest, SEARCH_TTL_S)
         pipe.execute()
         return dest
 
-    def _vocabulary_matching(self, found: Lookup) -> list[str] | None:
-        """The words that start with, end with or contain what `found` asks, whichever of
-        these is the longest (the likeliest to be rare); None if there are more than
-        SEARCH_WORDS."""
-        vocabulary = self.key("jobs", "words")
-        longest = max(found.starts, found.ends, found.inside, key=len)
-        if longest == found.starts:
-            prefix = found.starts.encode()
-            # In UTF-8 no byte is 0xff: "(prefix\xff" bounds every word that starts with it.
-            low, high = b"[" + prefix, b"(" + prefix + b"\xff"
-            words = cast(
-                list[str], self.redis.zrangebylex(vocabulary, low, high, 0, SEARCH_WORDS + 1)
+    def _fewest_candidates(self, found: Lookup) -> list[str] | None:
+        """The word sets that hold every job with a word that starts with `found.starts`, or
+        every job with one that ends with `found.ends`, whichever holds fewer jobs (or, for a
+        needle inside one word, with a word that contains it); None if there are more than
+        SEARCH_WORDS words or SEARCH_UNION jobs: reading the jobs is then quicker."""
+        options: list[list[str]] = []
+        if found.starts:
+            options.append(self._words_starting(self.key("jobs", "words"), found.starts))
+        if found.ends:
+            backwards = self._words_starting(
+                self.key("jobs", "words", "reversed"), found.ends[::-1]
             )
-        else:
-            # \w holds none of glob's special characters (* ? [ ] \\).
-            pattern = f"*{found.ends}" if longest == found.ends else f"*{found.inside}*"
-            words = []
-            for word, _ in self.redis.zscan_iter(vocabulary, match=pattern, count=10_000):
-                words.append(word)
-                if len(words) > SEARCH_WORDS:
-                    break
-        return words if len(words) <= SEARCH_WORDS else None
+            options.append([word[::-1] for word in backwards])
+        if found.inside:
+            options.append(self._words_containing(found.inside))
+        best: list[str] | None = None
+        fewest = SEARCH_UNION + 1
+        for words in options:
+            if len(words) > SEARCH_WORDS:
+                continue
+            keys = [self.key("jobs", "word", word) for word in words]
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.zcard(key)
+            jobs = sum(cast(list[int], pipe.execute()))
+            if jobs < fewest:
+                best, fewest = keys, jobs
+        return best
+
+    def _words_starting(self, vocabulary: str, prefix: str) -> list[str]:
+        """The words of `vocabulary` that start with `prefix` (SEARCH_WORDS + 1 at most)."""
+        start = prefix.encode()
+        # In UTF-8 no byte is 0xff: "(prefix\xff" bounds every word that starts with it.
+        low, high = b"[" + start, b"(" + start + b"\xff"
+        words = self.redis.zrangebylex(vocabulary, low, high, 0, SEARCH_WORDS + 1)
+        return cast(list[str], words)
+
+    def _words_containing(self, piece: str) -> list[str]:
+        """The words that contain `piece` (SEARCH_WORDS + 1 at most): Redis reads the whole
+        vocabulary for this one, in steps."""
+        words = []
+        # \w holds none of glob's special characters (* ? [ ] \\).
+        for word, _ in self.redis.zscan_iter(
+            self.key("jobs", "words"), match=f"*{piece}*", count=10_000
+        ):
+            words.append(word)
+            if len(words) > SEARCH_WORDS:
+                break
+        return words
 
     # -- lists -----------------------------------------------------------------------------
 

@@ -106,6 +106,7 @@ def test_a_removed_job_leaves_the_word_index(store: JobStore) -> None:
     assert every_page(store, "users from") == [kept.id]
     assert not store.redis.exists(store.key("jobs", "word", "gone"))
     assert store.redis.zscore(store.key("jobs", "words"), "gone") is None
+    assert store.redis.zscore(store.key("jobs", "words", "reversed"), "enog") is None
     assert store.redis.zscore(store.key("jobs", "words"), "kept") == 0
     assert not store.redis.exists(store.key("job", gone.id, "words"))
 
