@@ -1,5 +1,6 @@
-"""Many users at once, at the database's speed: the import's look-up of a batch's emails and
-its creation of the new users with their enrollments, in the caller's transaction.
+"""Many users at once, at the database's speed: the look-up of a batch's emails and of their
+enrollments, the creation of new users with their enrollments, and enrollments alone, in the
+caller's transaction (the import's and the enrollment's batches).
 
 Each is a fixed number of statements whatever the batch's size, with its rows passed in bulk:
 on PostgreSQL the emails as one array and the new users by COPY into a temporary table, from
@@ -10,7 +11,7 @@ array and the rows by `executemany`. Nothing here checks a value: the caller has
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,3 +99,50 @@ def _create_by_executemany(conn: Connection, new: Sequence[NewUser], at: float) 
         "INSERT INTO enrollments (user_id, course_id, enrolled_at) VALUES (?, ?, ?)", pairs
     )
     return len(pairs)
+
+
+def find_enrolled(conn: Connection, user_ids: Iterable[int]) -> set[tuple[int, int]]:
+    """The (user_id, course_id) enrollments of these users, in one query."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return set()
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT user_id, course_id FROM enrollments WHERE user_id = ANY(%(ids)s)"
+        rows = conn.exec_driver_sql(sql, {"ids": ids})
+    else:
+        sql = (
+            "SELECT user_id, course_id FROM enrollments "
+            "WHERE user_id IN (SELECT value FROM json_each(?))"
+        )
+        rows = conn.exec_driver_sql(sql, (json.dumps(ids),))
+    return {(user_id, course_id) for user_id, course_id in rows.all()}
+
+
+def add_enrollments(conn: Connection, pairs: Sequence[tuple[int, int]], at: float) -> None:
+    """Enroll each (user_id, course_id) pair; one enrolled meanwhile by someone else stays as
+    it is (ON CONFLICT DO NOTHING)."""
+    if not pairs:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.exec_driver_sql(
+            "INSERT INTO enrollments (user_id, course_id, enrolled_at) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [(user_id, course_id, at) for user_id, course_id in pairs],
+        )
+        return
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE enrollment_rows (user_id integer, course_id integer) ON COMMIT DROP"
+    )
+    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy("COPY enrollment_rows FROM STDIN") as copy:
+            copy.set_types(["int4", "int4"])
+            for pair in pairs:
+                copy.write_row(pair)
+    finally:
+        cursor.close()
+    conn.exec_driver_sql(
+        "INSERT INTO enrollments (user_id, course_id, enrolled_at) "
+        "SELECT user_id, course_id, %(at)s FROM enrollment_rows ON CONFLICT DO NOTHING",
+        {"at": at},
+    )

@@ -17,7 +17,7 @@ from job_kit import new_job
 from sqlalchemy.engine import Engine
 
 from tasks.actors.import_users import BATCH_ROWS, run_import
-from tasks.data.bulk import NewUser, create_users, find_users
+from tasks.data.bulk import NewUser, add_enrollments, create_users, find_enrolled, find_users
 from tasks.data.courses import add_course, count_enrollments
 from tasks.data.db import connect, create_schema, enrollments, metadata, users
 from tasks.data.users import add_user, count_users
@@ -187,3 +187,20 @@ def test_a_resumed_import_writes_no_row_twice(db: Engine, store: JobStore) -> No
     assert ledger == [(f"line {rows + 1}", "duplicate of line 5 ('u3@example.org')")]
     with db.connect() as conn:
         assert load_checkpoint(conn, job.id) == rows
+
+
+def test_add_enrollments_keeps_a_pair_enrolled_meanwhile_as_it_is(db: Engine) -> None:
+    new = [NewUser(f"p{i}@example.org", f"P {i}", "user", []) for i in range(3)]
+    with db.begin() as conn:
+        create_users(conn, new, time.time())
+        ids = [user_id for user_id, _ in find_users(conn, [u.email for u in new]).values()]
+        add_enrollments(conn, [(ids[0], 1)], 1.0)  # someone else's, first
+    with db.begin() as conn:
+        add_enrollments(conn, [(ids[0], 1), (ids[0], 2), (ids[1], 2)], 2.0)
+    with db.connect() as conn:
+        assert find_enrolled(conn, ids) == {(ids[0], 1), (ids[0], 2), (ids[1], 2)}
+        assert find_enrolled(conn, [ids[2]]) == set()
+        first = sa.select(enrollments.c.enrolled_at).where(
+            enrollments.c.user_id == ids[0], enrollments.c.course_id == 1
+        )
+        assert conn.execute(first).scalar_one() == 1.0
