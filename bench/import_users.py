@@ -9,7 +9,10 @@ Each round writes, into a fresh schema of the database given (a fresh SQLite fil
 - the import (`run_import`, the actor's whole body, without Dramatiq) with reporting off, and
   with reporting on (progress and errors to a private Redis started here).
 
-    .venv/bin/python bench/import_users.py [--rows N] [--rounds N]
+Then enroll_users on 100,000 users x 3 courses (`--enroll N` users; 0 skips it), beside the
+same pairs written by COPY/executemany.
+
+    .venv/bin/python bench/import_users.py [--rows N] [--rounds N] [--enroll N]
         [--database postgresql://postgres@127.0.0.1:5432/DB]   # that database's tables are dropped
 """
 
@@ -26,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_average  # noqa: E402
+from common import load_average, rss_kb  # noqa: E402
 
 from server.embedded_redis import EmbeddedRedis  # noqa: E402
 
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
 BAD_ROWS = 500
 
 
-def main(rows: int, rounds: int, database: str | None) -> None:
+def main(rows: int, rounds: int, database: str | None, enrollment_users: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="jobdeck-bench-"))
     with EmbeddedRedis(root / "redis", appendonly=False) as redis_server:
         # The broker module reads these when the actors are imported.
@@ -81,6 +84,106 @@ def main(rows: int, rounds: int, database: str | None) -> None:
         print(f"enrollments/s (reporting on):   {pairs / on:,.0f}")
         print(f"progress reporting overhead: {on / off:.3f}x ({(on / off - 1) * 100:+.1f}%)")
         print(f"load average after: {load_average()}")
+        if enrollment_users:
+            enroll_rounds(store, root, database, enrollment_users, rounds)
+
+
+def enroll_rounds(
+    store: JobStore, root: Path, database: str | None, people: int, rounds: int
+) -> None:
+    """enroll_users on `people` users x 3 courses, beside COPY/executemany of the same pairs."""
+    from tasks.demo import COURSES
+
+    codes = [code for code, _ in COURSES]
+    lines = ["email,course"] + [
+        f"person{i}@example.org,{codes[(i + k) % len(codes)]}"
+        for i in range(people)
+        for k in range(3)
+    ]
+    data = ("\n".join(lines) + "\n").encode()
+    pairs = 3 * people
+    print(
+        f"enrolling {people:,} users x 3 courses ({pairs:,} pairs); load average {load_average()}"
+    )
+    timings: dict[str, list[float]] = {"ceiling": [], "enroll": []}
+    for n in range(rounds):
+        for label in timings:
+            url = database or f"sqlite:///{root / f'enroll-{n}-{label}.sqlite3'}"
+            engine = fresh_engine(url)
+            add_people(engine, people)
+            if label == "ceiling":
+                elapsed = write_pairs(engine, people, len(codes))
+            else:
+                elapsed = run_enrollment_once(engine, store, data, pairs)
+            engine.dispose()
+            timings[label].append(elapsed)
+            rate = pairs / elapsed
+            print(f"  round {n + 1}, {label:<7}: {elapsed:6.2f} s {rate:9,.0f} pairs/s")
+    ceiling, enroll = (statistics.median(timings[k]) for k in timings)
+    print(f"pairs/s (ceiling, median):      {pairs / ceiling:,.0f}")
+    print(f"pairs/s (enroll_users, median): {pairs / enroll:,.0f}")
+    print(f"enroll_users / ceiling: {ceiling / enroll:.2f}; load average after: {load_average()}")
+
+
+def add_people(engine: Engine, people: int) -> None:
+    from tasks.data.bulk import NewUser, create_users
+
+    new = [NewUser(f"person{i}@example.org", f"Person {i}", "user", []) for i in range(people)]
+    with engine.begin() as conn:
+        create_users(conn, new, time.time())
+
+
+def write_pairs(engine: Engine, people: int, courses: int) -> float:
+    """Seconds to write the same pairs the plainest fast way (ids as add_people made them)."""
+    import sqlalchemy as sa
+
+    from tasks.data.db import users
+
+    with engine.connect() as conn:
+        first = conn.execute(sa.select(sa.func.min(users.c.id))).scalar_one()
+    now = time.time()
+    rows = [(first + i, 1 + (i + k) % courses, now) for i in range(people) for k in range(3)]
+    started = time.perf_counter()
+    raw: Any = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        columns = "user_id, course_id, enrolled_at"
+        if engine.dialect.name == "postgresql":
+            with cursor.copy(f"COPY enrollments ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(f"INSERT INTO enrollments ({columns}) VALUES (?, ?, ?)", rows)
+        raw.commit()
+    finally:
+        raw.close()
+    return time.perf_counter() - started
+
+
+def run_enrollment_once(engine: Engine, store: JobStore, data: bytes, pairs: int) -> float:
+    from tasks.actors.enroll_users import run_enrollment
+    from tasks.data.courses import count_enrollments
+    from tasks.jobs.context import JobContext
+    from tasks.jobs.model import Event, Job, Person
+    from tasks.jobs.store import new_job_id
+    from tasks.uploads import save_upload
+
+    params = {"rows": pairs, "owner_role": "superadmin"}
+    job = Job(new_job_id(), "enroll_users", "benchmark", Person(1, "Bench"), time.time(),
+              params=params, total=pairs)  # fmt: skip
+    with engine.begin() as conn:
+        save_upload(conn, job.id, [data])
+    store.create(job)
+    ctx = JobContext(store, store.transition(job.id, Event.START, at=time.time()))
+    started = time.perf_counter()
+    ctx.start_heartbeat()
+    run_enrollment(ctx, engine, job.id, params)
+    ctx.close()
+    elapsed = time.perf_counter() - started
+    with engine.connect() as conn:
+        if count_enrollments(conn) != pairs:
+            raise SystemExit(f"expected {pairs} enrollments, found {count_enrollments(conn)}")
+    return elapsed
 
 
 def fresh_engine(url: str) -> Engine:
@@ -155,6 +258,31 @@ def write_ceiling(engine: Engine, data: bytes) -> tuple[float, int]:
     return time.perf_counter() - started, len(pairs)
 
 
+class RssSampler:
+    """This process's resident memory every 50 ms while the block runs: start, peak, end."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.start_mb = self.peak_mb = self.end_mb = rss_kb(os.getpid()) / 1024
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.05):
+            self.peak_mb = max(self.peak_mb, rss_kb(os.getpid()) / 1024)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+        self.end_mb = rss_kb(os.getpid()) / 1024
+        self.peak_mb = max(self.peak_mb, self.end_mb)
+
+
 def run_once(engine: Engine, store: JobStore, data: bytes, rows: int, is_reporting: bool) -> float:
     from tasks.actors.import_users import run_import
     from tasks.data.users import count_users
@@ -187,10 +315,13 @@ def run_once(engine: Engine, store: JobStore, data: bytes, rows: int, is_reporti
     started = time.perf_counter()
     if is_reporting:
         ctx.start_heartbeat()
-    run_import(ctx, engine, job.id, params)
+    with RssSampler() as rss:
+        run_import(ctx, engine, job.id, params)
     if is_reporting:
         ctx.close()
     elapsed = time.perf_counter() - started
+    print(f"    this process's RSS: start {rss.start_mb:.0f} MB, peak {rss.peak_mb:.0f} MB, "
+          f"end {rss.end_mb:.0f} MB")  # fmt: skip
     created = count_users(engine)
     if created != rows - BAD_ROWS:
         raise SystemExit(f"expected {rows - BAD_ROWS} users, found {created}")
@@ -204,5 +335,8 @@ if __name__ == "__main__":
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database", help="a database URL (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--enroll", type=int, default=100_000, help="users enrolled in 3 courses each (0: skip)"
+    )
     args = parser.parse_args()
-    main(args.rows, args.rounds, args.database)
+    main(args.rows, args.rounds, args.database, args.enroll)
