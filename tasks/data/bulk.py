@@ -71,17 +71,33 @@ FROM created JOIN import_rows USING (email), unnest(import_rows.course_ids::inte
 
 def _create_by_copy(conn: Connection, new: Sequence[NewUser], at: float) -> int:
     conn.exec_driver_sql(_STAGING)
-    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy("COPY import_rows FROM STDIN") as copy:
-            copy.set_types(["int4", "text", "text", "text", "text"])
-            for line, user in enumerate(new):
-                ids = "{" + ",".join(map(str, user.course_ids)) + "}"  # psycopg's is slower
-                copy.write_row((line, user.email, user.name, user.role, ids))
-    finally:
-        cursor.close()
+    lines = [
+        f"{line}\t{_copy_text(user.email)}\t{_copy_text(user.name)}\t{user.role}"
+        f"\t{{{','.join(map(str, user.course_ids))}}}\n"
+        for line, user in enumerate(new)
+    ]
+    _copy(conn, "COPY import_rows FROM STDIN", "".join(lines))
     enrolled: int = conn.exec_driver_sql(_CREATE_AND_ENROLL, {"at": at}).rowcount
     return enrolled
+
+
+# COPY's text format: these four characters are written as escapes.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES)
+
+
+def _copy(conn: Connection, statement: str, data: str) -> None:
+    """COPY ... FROM STDIN of `data`, already in COPY's text format: built with one join, it
+    costs far less than a `write_row` per row."""
+    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(statement) as copy:
+            copy.write(data.encode())
+    finally:
+        cursor.close()
 
 
 def _create_by_executemany(conn: Connection, new: Sequence[NewUser], at: float) -> int:
@@ -133,14 +149,8 @@ def add_enrollments(conn: Connection, pairs: Sequence[tuple[int, int]], at: floa
     conn.exec_driver_sql(
         "CREATE TEMPORARY TABLE enrollment_rows (user_id integer, course_id integer) ON COMMIT DROP"
     )
-    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy("COPY enrollment_rows FROM STDIN") as copy:
-            copy.set_types(["int4", "int4"])
-            for pair in pairs:
-                copy.write_row(pair)
-    finally:
-        cursor.close()
+    data = "".join(f"{user_id}\t{course_id}\n" for user_id, course_id in pairs)
+    _copy(conn, "COPY enrollment_rows FROM STDIN", data)
     conn.exec_driver_sql(
         "INSERT INTO enrollments (user_id, course_id, enrolled_at) "
         "SELECT user_id, course_id, %(at)s FROM enrollment_rows ON CONFLICT DO NOTHING",

@@ -66,7 +66,7 @@ def test_create_users_writes_them_in_order_with_their_courses(db: Engine) -> Non
     new = [
         NewUser("zed@example.org", "Zed", "user", [1, 2]),
         NewUser("amy@example.org", "Amy, Jr.", "power_user", []),
-        NewUser("bea@example.org", 'Bea "B" \\ Tab', "user", [2]),
+        NewUser("bea@example.org", 'Bea "B" \\N \t\n\r end', "user", [2]),
     ]
     with db.begin() as conn:
         assert create_users(conn, new, time.time()) == 3
@@ -74,7 +74,7 @@ def test_create_users_writes_them_in_order_with_their_courses(db: Engine) -> Non
     assert people == [
         ("zed@example.org", "Zed", "user"),
         ("amy@example.org", "Amy, Jr.", "power_user"),
-        ("bea@example.org", 'Bea "B" \\ Tab', "user"),
+        ("bea@example.org", 'Bea "B" \\N \t\n\r end', "user"),
     ]
     assert pairs == {("zed@example.org", 1), ("zed@example.org", 2), ("bea@example.org", 2)}
 
