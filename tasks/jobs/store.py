@@ -541,10 +541,14 @@ class JobStore:
                     pipe.hmget(self.key("job", job_id), "description", "owner_name")
                 texts = cast(list[list[str | None]], pipe.execute())
                 ids = [i for i, (d, o) in zip(ids, texts, strict=True) if matching(f"{d}\n{o}")]
-            for job in self.get_many(ids):
-                if len(found) < limit and (not wanted or job.status in wanted):
-                    if owner_id is None or job.owner.id == owner_id:
-                        found.append(job)
+            # Whole records are read a page's worth at a time, until the page is full.
+            for start in range(0, len(ids), max(limit, 1)):
+                if len(found) >= limit:
+                    break
+                for job in self.get_many(ids[start : start + max(limit, 1)]):
+                    if len(found) < limit and (not wanted or job.status in wanted):
+                        if owner_id is None or job.owner.id == owner_id:
+                            found.append(job)
 
         max_score = "+inf"
         if cursor:
