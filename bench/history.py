@@ -2,10 +2,11 @@
 
 10,000 finished jobs (1% failed) with 100,000 errors between them, plus 150 running jobs, in a
 private Redis, served by one web process as in the Procfile. Prints the API's page of 50 jobs
-(p50, p99), the View All page with 200 jobs (its size and time), and the page's status filter
-and search, which read the index until they have a page.
+(p50, p99), the View All page with 200 jobs (its size and time), the page's status filter
+and searches (through the status and word indexes), and /metrics (jobs counted by status).
 
     .venv/bin/python bench/history.py            # 10,000 jobs, 100,000 errors
+    .venv/bin/python bench/history.py --jobs 100000 --errors 100000
     .venv/bin/python bench/history.py --quick    # a smoke run
 """
 
@@ -39,6 +40,7 @@ def fill(redis_url: str, finished: int, errors: int, running: int) -> None:
     import redis
 
     from tasks.jobs.model import Job, Person, Status, to_fields
+    from tasks.jobs.search import text_of
     from tasks.jobs.store import JobError, JobStore, new_job_id
 
     store = JobStore.from_url(redis_url, retention_s=30 * 86400)
@@ -58,6 +60,8 @@ def fill(redis_url: str, finished: int, errors: int, running: int) -> None:
         pipe.hset(key, mapping=to_fields(job))  # type: ignore[arg-type]
         pipe.zadd(store.key("jobs"), {job.id: created})
         pipe.zadd(store.key("jobs", "owner", job.owner.id), {job.id: created})
+        pipe.zadd(store.key("jobs", "status", job.status.value), {job.id: created})
+        store.index_words(pipe, job.id, created, text_of(job.description, job.owner.name))
         expires = job.expires_at(store.retention_s)
         pipe.zadd(store.key("jobs", "expiry"), {f"{job.id}:{job.owner.id}": expires})
         if per_job:
@@ -69,6 +73,8 @@ def fill(redis_url: str, finished: int, errors: int, running: int) -> None:
         if n % 500 == 499:
             pipe.execute()
     pipe.execute()
+    client.set(store.key("jobs", "status", "built"), "1")  # the indexes were written above
+    client.set(store.key("jobs", "words", "built"), "1")
     for n in range(running):
         owner = Person(1 + n % OWNERS, f"Owner {n % OWNERS}")
         job = Job(new_job_id(), "import_users", f"Import users from live-{n}.csv", owner,
@@ -118,9 +124,15 @@ def main(finished: int, errors: int, n: int, running: int) -> None:
                     ("page: status filter failed", "/admin/background-jobs?tab=all&status=failed"),
                     ("page: search, rare match", "/admin/background-jobs?tab=all&q=class-77.csv"),
                     ("page: search, no match", "/admin/background-jobs?tab=all&q=nothing-here"),
+                    ("page: search, a word's start", "/admin/background-jobs?tab=all&q=class-77"),
+                    ("page: search, inside a word", "/admin/background-jobs?tab=all&q=lass"),
+                    ("page: search, owner's name", "/admin/background-jobs?tab=all&q=Owner+7"),
+                    ("API: 50 failed jobs, page 2", None),
+                    ("/metrics (jobs by status)", "/metrics"),
                 ]
                 first = http.get("/api/jobs?scope=all&limit=50").json()
                 done = http.get("/api/jobs?scope=all&limit=1&status=completed").json()
+                failed = http.get("/api/jobs?scope=all&status=failed").json()
                 any_job = done["jobs"][0]["id"]
                 print(f"  {'request':<36} {'p50 ms':>8} {'p99 ms':>8} {'KB':>8} {'gzip KB':>8}")
                 for label, url in rows:
@@ -128,6 +140,10 @@ def main(finished: int, errors: int, n: int, running: int) -> None:
                         url = f"/api/jobs?scope=all&limit=50&cursor={first['cursor']}"
                     if label.startswith("API: a job's"):
                         url = f"/api/jobs/{any_job}/errors?limit=50"
+                    if label.startswith("API: 50 failed jobs, page 2"):
+                        url = "/api/jobs?scope=all&status=failed"  # a smoke run has one page
+                        if failed["cursor"]:
+                            url += f"&cursor={failed['cursor']}"
                     assert url is not None
                     times, response = timed(http, url, n)
                     size = len(response.content)
@@ -146,7 +162,7 @@ def main(finished: int, errors: int, n: int, running: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--finished", type=int, default=10_000)
+    parser.add_argument("--finished", "--jobs", type=int, default=10_000)
     parser.add_argument("--errors", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--running", type=int, default=150)

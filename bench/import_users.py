@@ -1,33 +1,47 @@
-"""Benchmark: rows per second importing 100,000 users on SQLite, and what progress reporting
-costs, as the ratio of the same import with reporting on and off (prints figures; not a test).
+"""Benchmark: rows per second importing users with their courses, beside a same-run ceiling,
+and what progress reporting costs (prints figures; not a test).
 
-Each run gets a fresh SQLite file; Redis is a private `redis-server` started here. The import
-runs in this process through `run_import`, the actor's whole body, without Dramatiq.
+Each round writes, into a fresh schema of the database given (a fresh SQLite file by default):
 
-    .venv/bin/python bench/import_users.py [ROWS] [ROUNDS]
+- the **ceiling**: the file's valid users and their enrollments written by the plainest fast
+  path, with no checks at all (PostgreSQL: COPY into both tables; SQLite: one executemany per
+  table in one transaction), ids made up here;
+- the import (`run_import`, the actor's whole body, without Dramatiq) with reporting off, and
+  with reporting on (progress and errors to a private Redis started here).
+
+Then enroll_users on 100,000 users x 3 courses (`--enroll N` users; 0 skips it), beside the
+same pairs written by COPY/executemany.
+
+    .venv/bin/python bench/import_users.py [--rows N] [--rounds N] [--enroll N]
+        [--database postgresql://postgres@127.0.0.1:5432/DB]   # that database's tables are dropped
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import load_average, rss_kb  # noqa: E402
 
 from server.embedded_redis import EmbeddedRedis  # noqa: E402
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from tasks.jobs.store import JobStore
 
 BAD_ROWS = 500
 
 
-def main(rows: int, rounds: int) -> None:
+def main(rows: int, rounds: int, database: str | None, enrollment_users: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="jobdeck-bench-"))
     with EmbeddedRedis(root / "redis", appendonly=False) as redis_server:
         # The broker module reads these when the actors are imported.
@@ -37,36 +51,242 @@ def main(rows: int, rounds: int) -> None:
             JOBDECK_ENV="test",
             JOBDECK_VAR=str(root / "var"),
         )
+        import tasks.worker  # noqa: F401  (the actor modules bind to the worker's broker)
         from tasks.demo import demo_csv
         from tasks.jobs.store import JobStore
 
         store = JobStore.from_url(redis_server.url, retention_s=3600)
         data = "".join(demo_csv(rows, BAD_ROWS, seed=1)).encode()
+        kind = "PostgreSQL" if database and database.startswith("postgresql") else "SQLite"
         print(
-            f"importing {rows:,} rows ({len(data) / 1e6:.1f} MB, {BAD_ROWS} bad), {rounds} rounds"
+            f"importing {rows:,} rows ({len(data) / 1e6:.1f} MB, {BAD_ROWS} bad) on {kind}, "
+            f"{rounds} rounds; load average {load_average()}"
         )
-        timings: dict[bool, list[float]] = {True: [], False: []}
+        timings: dict[str, list[float]] = {"ceiling": [], "off": [], "on": []}
         for n in range(rounds):
-            for is_reporting in (False, True):
-                elapsed = run_once(
-                    root / f"run-{n}-{is_reporting}.sqlite3", store, data, rows, is_reporting
+            for label in timings:
+                url = database or f"sqlite:///{root / f'run-{n}-{label}.sqlite3'}"
+                engine = fresh_engine(url)
+                if label == "ceiling":
+                    elapsed, pairs = write_ceiling(engine, data)
+                else:
+                    elapsed = run_once(engine, store, data, rows, label == "on")
+                engine.dispose()
+                timings[label].append(elapsed)
+                print(
+                    f"  round {n + 1}, {label:<7}: {elapsed:6.2f} s {rows / elapsed:9,.0f} rows/s"
                 )
-                timings[is_reporting].append(elapsed)
-                label = "on " if is_reporting else "off"
-                rate = rows / elapsed
-                print(f"  round {n + 1}, reporting {label}: {elapsed:6.2f} s {rate:9,.0f} rows/s")
-        on, off = statistics.median(timings[True]), statistics.median(timings[False])
+        ceiling, on, off = (statistics.median(timings[k]) for k in ("ceiling", "on", "off"))
+        print(f"enrollments written per import: {pairs:,}")
+        print(f"rows/s (ceiling, median):       {rows / ceiling:,.0f}")
         print(f"rows/s (reporting on, median):  {rows / on:,.0f}")
         print(f"rows/s (reporting off, median): {rows / off:,.0f}")
+        print(f"import / ceiling (reporting on): {ceiling / on:.2f}")
+        print(f"enrollments/s (reporting on):   {pairs / on:,.0f}")
         print(f"progress reporting overhead: {on / off:.3f}x ({(on / off - 1) * 100:+.1f}%)")
+        print(f"load average after: {load_average()}")
+        if enrollment_users:
+            enroll_rounds(store, root, database, enrollment_users, rounds)
 
 
-def run_once(path: Path, store: JobStore, data: bytes, rows: int, is_reporting: bool) -> float:
-    from tasks.actors.import_users import run_import
-    from tasks.data.courses import add_course
-    from tasks.data.db import connect, create_schema
-    from tasks.data.users import count_users
+def enroll_rounds(
+    store: JobStore, root: Path, database: str | None, people: int, rounds: int
+) -> None:
+    """enroll_users on `people` users x 3 courses, beside COPY/executemany of the same pairs."""
     from tasks.demo import COURSES
+
+    codes = [code for code, _ in COURSES]
+    lines = ["email,course"] + [
+        f"person{i}@example.org,{codes[(i + k) % len(codes)]}"
+        for i in range(people)
+        for k in range(3)
+    ]
+    data = ("\n".join(lines) + "\n").encode()
+    pairs = 3 * people
+    print(
+        f"enrolling {people:,} users x 3 courses ({pairs:,} pairs); load average {load_average()}"
+    )
+    timings: dict[str, list[float]] = {"ceiling": [], "enroll": []}
+    for n in range(rounds):
+        for label in timings:
+            url = database or f"sqlite:///{root / f'enroll-{n}-{label}.sqlite3'}"
+            engine = fresh_engine(url)
+            add_people(engine, people)
+            if label == "ceiling":
+                elapsed = write_pairs(engine, people, len(codes))
+            else:
+                elapsed = run_enrollment_once(engine, store, data, pairs)
+            engine.dispose()
+            timings[label].append(elapsed)
+            rate = pairs / elapsed
+            print(f"  round {n + 1}, {label:<7}: {elapsed:6.2f} s {rate:9,.0f} pairs/s")
+    ceiling, enroll = (statistics.median(timings[k]) for k in timings)
+    print(f"pairs/s (ceiling, median):      {pairs / ceiling:,.0f}")
+    print(f"pairs/s (enroll_users, median): {pairs / enroll:,.0f}")
+    print(f"enroll_users / ceiling: {ceiling / enroll:.2f}; load average after: {load_average()}")
+
+
+def add_people(engine: Engine, people: int) -> None:
+    from tasks.data.bulk import NewUser, create_users
+
+    new = [NewUser(f"person{i}@example.org", f"Person {i}", "user", []) for i in range(people)]
+    with engine.begin() as conn:
+        create_users(conn, new, time.time())
+
+
+def write_pairs(engine: Engine, people: int, courses: int) -> float:
+    """Seconds to write the same pairs the plainest fast way (ids as add_people made them)."""
+    import sqlalchemy as sa
+
+    from tasks.data.db import users
+
+    with engine.connect() as conn:
+        first = conn.execute(sa.select(sa.func.min(users.c.id))).scalar_one()
+    now = time.time()
+    rows = [(first + i, 1 + (i + k) % courses, now) for i in range(people) for k in range(3)]
+    started = time.perf_counter()
+    raw: Any = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        columns = "user_id, course_id, enrolled_at"
+        if engine.dialect.name == "postgresql":
+            with cursor.copy(f"COPY enrollments ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(f"INSERT INTO enrollments ({columns}) VALUES (?, ?, ?)", rows)
+        raw.commit()
+    finally:
+        raw.close()
+    return time.perf_counter() - started
+
+
+def run_enrollment_once(engine: Engine, store: JobStore, data: bytes, pairs: int) -> float:
+    from tasks.actors.enroll_users import run_enrollment
+    from tasks.data.courses import count_enrollments
+    from tasks.jobs.context import JobContext
+    from tasks.jobs.model import Event, Job, Person
+    from tasks.jobs.store import new_job_id
+    from tasks.uploads import save_upload
+
+    params = {"rows": pairs, "owner_role": "superadmin"}
+    job = Job(new_job_id(), "enroll_users", "benchmark", Person(1, "Bench"), time.time(),
+              params=params, total=pairs)  # fmt: skip
+    with engine.begin() as conn:
+        save_upload(conn, job.id, [data])
+    store.create(job)
+    ctx = JobContext(store, store.transition(job.id, Event.START, at=time.time()))
+    started = time.perf_counter()
+    ctx.start_heartbeat()
+    run_enrollment(ctx, engine, job.id, params)
+    ctx.close()
+    elapsed = time.perf_counter() - started
+    with engine.connect() as conn:
+        if count_enrollments(conn) != pairs:
+            raise SystemExit(f"expected {pairs} enrollments, found {count_enrollments(conn)}")
+    return elapsed
+
+
+def fresh_engine(url: str) -> Engine:
+    from tasks.data.courses import add_course
+    from tasks.data.db import connect, create_schema, metadata
+    from tasks.demo import COURSES
+
+    engine = connect(url)
+    metadata.drop_all(engine)
+    create_schema(engine)
+    with engine.begin() as conn:
+        for code, title in COURSES:
+            add_course(conn, code, title)
+    return engine
+
+
+def valid_rows(engine: Engine, data: bytes) -> list[tuple[str, str, str, list[int]]]:
+    """The rows the import would create (as the demo file makes them), checked here before
+    the clock starts: the ceiling writes them with no checks."""
+    import sqlalchemy as sa
+
+    from tasks.csv_input import read_rows
+    from tasks.data.db import courses
+    from tasks.data.users import InvalidUser, check_email, check_name, check_role
+
+    with engine.connect() as conn:
+        by_code = dict(conn.execute(sa.select(courses.c.code, courses.c.id)).all())
+    seen: set[str] = set()
+    good = []
+    for _, row in read_rows([data]):
+        try:
+            email, name = check_email(row["email"]), check_name(row["name"])
+            role = check_role(row["role"]) if row["role"].strip() else "user"
+        except InvalidUser:
+            continue
+        codes = list(filter(None, row["courses"].split(";")))
+        if email in seen or any(c not in by_code for c in codes):
+            continue
+        seen.add(email)
+        good.append((email, name, role, [by_code[c] for c in codes]))
+    return good
+
+
+def write_ceiling(engine: Engine, data: bytes) -> tuple[float, int]:
+    """Seconds to write the valid users and their enrollments the plainest fast way."""
+    good = valid_rows(engine, data)
+    now = time.time()
+    user_rows = [(i, e, n, r, None, True, now) for i, (e, n, r, _) in enumerate(good, start=1)]
+    pairs = [(i, c, now) for i, (*_, cs) in enumerate(good, start=1) for c in cs]
+    started = time.perf_counter()
+    raw: Any = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        user_columns = "id, email, name, role, password_hash, is_active, created_at"
+        if engine.dialect.name == "postgresql":
+            with cursor.copy(f"COPY users ({user_columns}) FROM STDIN") as copy:
+                for row in user_rows:
+                    copy.write_row(row)
+            with cursor.copy(
+                "COPY enrollments (user_id, course_id, enrolled_at) FROM STDIN"
+            ) as copy:
+                for row in pairs:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(
+                f"INSERT INTO users ({user_columns}) VALUES (?,?,?,?,?,?,?)", user_rows
+            )
+            cursor.executemany("INSERT INTO enrollments VALUES (?,?,?)", pairs)
+        raw.commit()
+    finally:
+        raw.close()
+    return time.perf_counter() - started, len(pairs)
+
+
+class RssSampler:
+    """This process's resident memory every 50 ms while the block runs: start, peak, end."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.start_mb = self.peak_mb = self.end_mb = rss_kb(os.getpid()) / 1024
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.05):
+            self.peak_mb = max(self.peak_mb, rss_kb(os.getpid()) / 1024)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+        self.end_mb = rss_kb(os.getpid()) / 1024
+        self.peak_mb = max(self.peak_mb, self.end_mb)
+
+
+def run_once(engine: Engine, store: JobStore, data: bytes, rows: int, is_reporting: bool) -> float:
+    from tasks.actors.import_users import run_import
+    from tasks.data.users import count_users
     from tasks.jobs.context import JobContext
     from tasks.jobs.model import Event, Job, Person
     from tasks.jobs.store import new_job_id
@@ -78,8 +298,6 @@ def run_once(path: Path, store: JobStore, data: bytes, rows: int, is_reporting: 
         def _flush(self) -> None:
             self._errors = []
 
-    engine = connect(f"sqlite:///{path}")
-    create_schema(engine)
     params = {"rows": rows, "on_existing": "skip", "owner_role": "superadmin", "filename": "x"}
     job = Job(
         id=new_job_id(),
@@ -91,8 +309,6 @@ def run_once(path: Path, store: JobStore, data: bytes, rows: int, is_reporting: 
         total=rows,
     )
     with engine.begin() as conn:
-        for code, title in COURSES:
-            add_course(conn, code, title)
         save_upload(conn, job.id, [data])
     store.create(job)
     job = store.transition(job.id, Event.START, at=time.time())
@@ -100,21 +316,28 @@ def run_once(path: Path, store: JobStore, data: bytes, rows: int, is_reporting: 
     started = time.perf_counter()
     if is_reporting:
         ctx.start_heartbeat()
-    run_import(ctx, engine, job.id, params)
+    with RssSampler() as rss:
+        run_import(ctx, engine, job.id, params)
     if is_reporting:
         ctx.close()
     elapsed = time.perf_counter() - started
+    print(f"    this process's RSS: start {rss.start_mb:.0f} MB, peak {rss.peak_mb:.0f} MB, "
+          f"end {rss.end_mb:.0f} MB")  # fmt: skip
     created = count_users(engine)
     if created != rows - BAD_ROWS:
         raise SystemExit(f"expected {rows - BAD_ROWS} users, found {created}")
     if is_reporting and store.error_count(job.id) != BAD_ROWS:
         raise SystemExit(f"expected {BAD_ROWS} errors, found {store.error_count(job.id)}")
-    engine.dispose()
     return elapsed
 
 
 if __name__ == "__main__":
-    main(
-        int(sys.argv[1]) if len(sys.argv) > 1 else 100_000,
-        int(sys.argv[2]) if len(sys.argv) > 2 else 3,
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database", help="a database URL (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--enroll", type=int, default=100_000, help="users enrolled in 3 courses each (0: skip)"
     )
+    args = parser.parse_args()
+    main(args.rows, args.rounds, args.database, args.enroll)

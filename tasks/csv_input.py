@@ -12,8 +12,9 @@ import csv
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-MAX_BYTES = 50 * 1024 * 1024
-MAX_ROWS = 500_000
+MAX_ROWS = 1_000_000  # the default of IMPORT_MAX_ROWS
+# Sized to fit MAX_ROWS rows of about 100 bytes (a row with a name and two courses is 60-80).
+MAX_BYTES = 100 * 1024 * 1024
 MAX_COLUMNS = 50
 MAX_FIELD = 10_000
 # The longest physical line a valid row can have: every field full, quoted, and separated.
@@ -182,12 +183,13 @@ def inspect_upload(
     chunks: Iterable[bytes],
     required: Sequence[str] = ("email",),
     allowed: Sequence[str] = USER_COLUMNS,
+    max_rows: int = MAX_ROWS,
 ) -> UploadSummary:
     """Read the whole upload once: its columns and how many data rows it has.
 
     Raises InvalidUpload for an empty or binary file, text that is not UTF-8, a header without
     a required column or with an unknown one, a row wider than the header or than
-    MAX_COLUMNS, a field longer than MAX_FIELD characters, more than MAX_ROWS rows, or no rows.
+    MAX_COLUMNS, a field longer than MAX_FIELD characters, more than `max_rows` rows, or no rows.
     """
     header, records = _open(chunks)
     for name in required:
@@ -203,9 +205,9 @@ def inspect_upload(
     rows = 0
     for _ in _rows(header, records):
         rows += 1
-        if rows > MAX_ROWS:
+        if rows > max_rows:
             raise InvalidUpload(
-                f"the file has more than {MAX_ROWS:,} rows: split it into smaller files"
+                f"the file has more than {max_rows:,} rows: split it into smaller files"
             )
     if rows == 0:
         raise InvalidUpload("the file has a header but no rows")

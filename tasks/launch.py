@@ -51,7 +51,12 @@ def launch_import(
     if on_existing not in ON_EXISTING:
         raise ValueError(f"on_existing must be 'skip' or 'update', got {on_existing!r}")
     with _spool(chunks) as spool:
-        summary = inspect_upload(_read(spool), required=("email", "name"), allowed=USER_COLUMNS)
+        summary = inspect_upload(
+            _read(spool),
+            required=("email", "name"),
+            allowed=USER_COLUMNS,
+            max_rows=runtime.settings.import_max_rows,
+        )
         name = display_filename(filename)
         job = Job(
             id=new_job_id(),
@@ -82,7 +87,10 @@ def launch_enrollment(
     _check_role(owner_role)
     with _spool(pairs_csv_chunks) as spool:
         summary = inspect_upload(
-            _read(spool), required=ENROLLMENT_COLUMNS, allowed=ENROLLMENT_COLUMNS
+            _read(spool),
+            required=ENROLLMENT_COLUMNS,
+            allowed=ENROLLMENT_COLUMNS,
+            max_rows=runtime.settings.import_max_rows,
         )
         job = Job(
             id=new_job_id(),

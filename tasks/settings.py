@@ -12,6 +12,8 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tasks.csv_input import MAX_ROWS
+
 
 class ConfigError(Exception):
     """A variable is missing or malformed; the message names it and the value."""
@@ -102,6 +104,7 @@ class Settings:
     broker_maintenance_chance: int = 1000
     db_retry_s: int = 30
     metrics_token: str = ""
+    import_max_rows: int = MAX_ROWS
 
     @property
     def stalled_after_s(self) -> float:
@@ -156,4 +159,5 @@ class Settings:
             **{name: _int(environ, var, defaults[name], low) for name, (var, low) in INTS.items()},
             mail_from=environ.get("MAIL_FROM", defaults["mail_from"]),
             metrics_token=_metrics_token(environ),
+            import_max_rows=_int(environ, "IMPORT_MAX_ROWS", MAX_ROWS, minimum=1),
         )

@@ -32,7 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
         PROGRESS_INTERVAL_MS="50",
         HEARTBEAT_INTERVAL_S="1",
         # The site's own origin, where Starlette's TestClient sends every request: the Origin
-        # check trusts only BASE_URL's (server/security.py).
+        # check trusts only BASE_URL's (server/auth/cross_site.py).
         BASE_URL="http://testserver",
     )
     os.environ.pop("SMTP_URL", None)

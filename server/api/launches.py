@@ -18,7 +18,7 @@ from server.api.jobs import job_json
 from server.api.openapi import SIGNED_IN_FROM_HERE, Body, Operation, json_answer
 from server.auth.access import require_admin
 from server.inputs import UploadRefused, received_upload, refusal
-from tasks.csv_input import MAX_BYTES, MAX_ROWS, InvalidUpload
+from tasks.csv_input import MAX_BYTES, InvalidUpload
 from tasks.launch import pairs_csv
 
 MB = 1024 * 1024
@@ -58,16 +58,16 @@ def refusal_of(error: ErrorDetails) -> str:
     return f"every entry of {where[0]} must be a string of 1-254 characters."
 
 
-def check_enrollment_size(emails: list[str], courses: list[str]) -> None:
+def check_enrollment_size(emails: list[str], courses: list[str], max_rows: int) -> None:
     """Refuse (413) by arithmetic what the pairs CSV could not hold: more rows, or more bytes
     (`email,course` and a newline per pair, before any quoting), than an uploaded file may
     have. Nothing is built before."""
     pairs = len(emails) * len(courses)
-    if pairs > MAX_ROWS:
+    if pairs > max_rows:
         raise UploadRefused(
             413,
             f"{len(emails):,} emails × {len(courses):,} courses make {pairs:,} enrollments; "
-            f"at most {MAX_ROWS:,} can be sent at once: split the lists.",
+            f"at most {max_rows:,} can be sent at once: split the lists.",
         )
     size = (
         sum(len(e.encode()) for e in emails) * len(courses)
@@ -91,7 +91,7 @@ async def enrollment_json(request: Request) -> tuple[Iterator[bytes], str]:
             raise UploadRefused(413, "The request is larger than 5 MB.")
     emails, courses = enrollment_lists(body)
     del body
-    check_enrollment_size(emails, courses)
+    check_enrollment_size(emails, courses, runtime_of(request).settings.import_max_rows)
     pairs = len(emails) * len(courses)
     description = (
         f"Enroll {len(emails):,} users in {len(courses):,} courses ({pairs:,} enrollments)"

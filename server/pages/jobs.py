@@ -49,8 +49,7 @@ def page_jobs(
     statuses = [Status(status)] if status else [s for s in Status if s not in ACTIVE]
     listed: list[Job] = []
     while len(listed) < PAGE_SIZE:
-        search = (lambda text: needle in text.casefold()) if needle else None
-        page = store.list_jobs(owner, statuses, cursor, PAGE_SIZE, matching=search)
+        page = store.list_jobs(owner, statuses, cursor, PAGE_SIZE, search=needle)
         listed += [j for j in page.items if matches(j)]
         cursor = page.cursor
         if cursor is None:

@@ -8,6 +8,7 @@ action, callable without Dramatiq.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,15 +17,15 @@ from sqlalchemy.engine import Engine
 
 from tasks.broker import worker_runtime
 from tasks.csv_input import read_rows, shorten
-from tasks.data.courses import enroll, enrolled_pairs
-from tasks.data.db import courses, users
+from tasks.data.bulk import add_enrollments, find_enrolled, find_users
+from tasks.data.db import courses
 from tasks.data.retry import DEFAULT_BACKOFF, Backoff, retry_transient
 from tasks.data.users import normalize_email
 from tasks.jobs.context import JobContext
 from tasks.jobs.middleware import current_job, massive_action
 from tasks.uploads import claim_checkpoint, save_checkpoint, stream_upload
 
-BATCH_ROWS = 500
+BATCH_ROWS = 5000
 
 
 def _write_batch(
@@ -58,16 +59,8 @@ def _write(
     up to its end."""
     emails = list({email for email, _ in batch if email})
     with engine.connect() as conn:
-        user_ids: dict[str, int] = {}
-        if emails:
-            query = sa.select(users.c.email, users.c.id).where(users.c.email.in_(emails))
-            user_ids = dict(conn.execute(query).all())
-        wanted = [
-            (user_ids[email], courses_by_code[code])
-            for email, code in batch
-            if email in user_ids and code in courses_by_code
-        ]
-        enrolled = enrolled_pairs(conn, wanted)
+        user_ids = {email: user_id for email, (user_id, _) in find_users(conn, emails).items()}
+        enrolled = find_enrolled(conn, user_ids.values())
     good: list[tuple[int, int]] = []
     for email, code in batch:
         item = f"{shorten(email, 100)} / {shorten(code, 60)}"
@@ -88,8 +81,7 @@ def _write(
                 good.append(pair)
     ctx.save()
     with engine.begin() as conn:
-        if good:
-            enroll(conn, good)
+        add_enrollments(conn, good, time.time())
         save_checkpoint(conn, job_id, position, ctx.run)
     ctx.advance(len(batch))
 

@@ -2,22 +2,26 @@
 
 Rows are checked one by one (each bad row is an error naming its line), and written in batches
 of `BATCH_ROWS`, each batch in one transaction together with its checkpoint, so that a job
-resumed after a crash neither skips nor repeats a row. `run_import` is the whole action, callable
-without Dramatiq.
+resumed after a crash neither skips nor repeats a row. While one batch is written (by a second
+thread, in order, one at a time) the next is read and checked, so that the database's work and
+ours overlap; a batch's errors are recorded when it is written. `run_import` is the whole
+action, callable without Dramatiq.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tasks.broker import worker_runtime
 from tasks.csv_input import read_rows, shorten
+from tasks.data.bulk import NewUser, create_users, find_users
 from tasks.data.courses import enroll
 from tasks.data.db import courses, users
 from tasks.data.retry import DEFAULT_BACKOFF, Backoff, retry_transient
@@ -26,13 +30,37 @@ from tasks.jobs.context import AbortRequested, JobContext
 from tasks.jobs.middleware import current_job, massive_action
 from tasks.uploads import claim_checkpoint, save_checkpoint, stream_upload
 
-BATCH_ROWS = 2000
+BATCH_ROWS = 5000
 # While rows before the checkpoint are re-read, how often to look for an abort request.
 _ABORT_CHECK_ROWS = 5000
+# How many distinct role or courses fields an import remembers the check of.
+_CACHED = 10_000
+T = TypeVar("T")
 
 
 class ImportConflict(RuntimeError):
     """A batch kept colliding with users created by someone else at the same time."""
+
+
+def _cached(seen: dict[str, T], raw: str, check: Callable[[str], T]) -> T:
+    """`check(raw)`, computed once per distinct `raw` (up to _CACHED of them)."""
+    found = seen.get(raw)
+    if found is None:
+        found = check(raw)
+        if len(seen) < _CACHED:
+            seen[raw] = found
+    return found
+
+
+@dataclass(slots=True)
+class _Checked:
+    """A batch once checked: its good rows, and why each of the others cannot be written."""
+
+    first_line: int
+    last_line: int
+    size: int
+    rows: list[_Row]
+    errors: list[tuple[str, str]]  # (item, message)
 
 
 @dataclass(slots=True)
@@ -61,6 +89,9 @@ class _Import:
         self.is_owner_superadmin = params.get("owner_role") == "superadmin"
         self.courses_by_code = courses_by_code
         self.first_line: dict[str, int] = {}  # email -> line of its first occurrence
+        # A file has few distinct roles and sets of courses: each is checked once.
+        self.roles_seen: dict[str, tuple[str | None, str]] = {}
+        self.courses_seen: dict[str, tuple[list[int], str]] = {}
         self.backoff = backoff
 
     def remember(self, line: int, row: dict[str, str]) -> None:
@@ -70,8 +101,16 @@ class _Import:
         except InvalidUser:
             pass
 
-    def check(self, line: int, row: dict[str, str]) -> _Row | None:
-        """The row, ready to write, or None after recording why it cannot be."""
+    def check_batch(self, batch: list[tuple[int, dict[str, str]]]) -> _Checked:
+        checked = _Checked(batch[0][0], batch[-1][0], len(batch), [], [])
+        for line, raw in batch:
+            row = self.check(line, raw, checked.errors)
+            if row is not None:
+                checked.rows.append(row)
+        return checked
+
+    def check(self, line: int, row: dict[str, str], errors: list[tuple[str, str]]) -> _Row | None:
+        """The row, ready to write, or None after adding to `errors` why it cannot be."""
         reasons: list[str] = []
         email = ""
         try:
@@ -90,48 +129,63 @@ class _Import:
         role = self.check_role(row.get("role", ""), reasons)
         course_ids = self.check_courses(row.get("courses", ""), reasons)
         if reasons:
-            self.ctx.error(f"line {line}", "; ".join(reasons))
+            errors.append((f"line {line}", "; ".join(reasons)))
             return None
         return _Row(line, email, name, role, course_ids)
 
     def check_role(self, raw: str, reasons: list[str]) -> str | None:
-        if not raw.strip():
-            return None
-        try:
-            role = check_role(raw)
-        except InvalidUser:
-            reasons.append(
-                f"unknown role {shorten(raw.strip())!r}: use user, power_user or superadmin"
-            )
-            return None
-        if role == "superadmin" and not self.is_owner_superadmin:
-            reasons.append("only a Superadmin may give the role 'superadmin'")
+        role, reason = _cached(self.roles_seen, raw, self._role)
+        if reason:
+            reasons.append(reason)
         return role
 
     def check_courses(self, raw: str, reasons: list[str]) -> list[int]:
+        course_ids, reason = _cached(self.courses_seen, raw, self._courses)
+        if reason:
+            reasons.append(reason)
+        return course_ids
+
+    def _role(self, raw: str) -> tuple[str | None, str]:
+        """The role a `role` field gives (None: none given), and why it cannot be, if so."""
+        if not raw.strip():
+            return None, ""
+        try:
+            role = check_role(raw)
+        except InvalidUser:
+            return (
+                None,
+                f"unknown role {shorten(raw.strip())!r}: use user, power_user or superadmin",
+            )
+        if role == "superadmin" and not self.is_owner_superadmin:
+            return role, "only a Superadmin may give the role 'superadmin'"
+        return role, ""
+
+    def _courses(self, raw: str) -> tuple[list[int], str]:
+        """The known courses a `courses` field names, and the unknown ones as a reason."""
         if not raw:
-            return []
+            return [], ""
         codes = list(dict.fromkeys(filter(None, map(str.strip, raw.split(";")))))
         unknown = [code for code in codes if code not in self.courses_by_code]
+        reason = ""
         if unknown:
             listed = ", ".join(repr(shorten(code, 30)) for code in unknown[:5])
             more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
             noun = "course" if len(unknown) == 1 else "courses"
-            reasons.append(f"unknown {noun} {listed}{more}")
-        return [self.courses_by_code[code] for code in codes if code not in unknown]
+            reason = f"unknown {noun} {listed}{more}"
+        return [self.courses_by_code[code] for code in codes if code not in unknown], reason
 
-    def write(self, engine: Engine, batch: list[tuple[int, dict[str, str]]], position: int) -> None:
-        """Check and write one batch; `position` counts the rows up to its end.
+    def write(self, engine: Engine, batch: _Checked, position: int) -> None:
+        """Write one checked batch, with its errors; `position` counts the rows up to its end.
 
         If somebody else creates one of the batch's users between our look-up and our insert,
         the batch is forgotten (its errors too) and checked again, once. A try that failed for
         a transient cause (the database restarting) wrote nothing, and is forgotten and tried
         again with backoff.
         """
-        lines = f"writing lines {batch[0][0]}-{batch[-1][0]}"
+        lines = f"writing lines {batch.first_line}-{batch.last_line}"
 
         def forget() -> None:
-            self.ctx.resume(position - len(batch))
+            self.ctx.resume(position - batch.size)
 
         def attempt() -> None:
             retry_transient(
@@ -146,21 +200,23 @@ class _Import:
                 attempt()
             except sa.exc.IntegrityError:
                 raise ImportConflict(
-                    f"users of lines {batch[0][0]}-{batch[-1][0]} were being created by someone "
-                    "else at the same time: run the import again"
+                    f"users of lines {batch.first_line}-{batch.last_line} were being created by "
+                    "someone else at the same time: run the import again"
                 ) from None
 
-    def _write(
-        self, engine: Engine, batch: list[tuple[int, dict[str, str]]], position: int
-    ) -> None:
-        good = [row for row in (self.check(line, raw) for line, raw in batch) if row]
+    def _write(self, engine: Engine, batch: _Checked, position: int) -> None:
+        for item, message in batch.errors:
+            self.ctx.error(item, message)
+        good = batch.rows
         existing = self.find_existing(engine, [row.email for row in good])
-        new, updates, enrollments, new_enrollments = [], [], [], []
+        new: list[NewUser] = []
+        updates: list[dict[str, object]] = []
+        enrollments: list[tuple[int, int]] = []
         now = time.time()
         for row in good:
             found = existing.get(row.email)
             if found is None:
-                new.append(row)
+                new.append(NewUser(row.email, row.name, row.role or "user", row.course_ids))
                 continue
             user_id, role = found
             if not self.is_update:
@@ -175,25 +231,7 @@ class _Import:
             enrollments += [(user_id, course_id) for course_id in row.course_ids]
         self.ctx.save()
         with engine.begin() as conn:
-            if new:
-                values = [
-                    {
-                        "email": row.email,
-                        "name": row.name,
-                        "role": row.role or "user",
-                        "password_hash": None,
-                        "is_active": True,
-                        "created_at": now,
-                    }
-                    for row in new
-                ]
-                with_courses = {row.email: row.course_ids for row in new if row.course_ids}
-                if with_courses:
-                    inserted = sa.insert(users).returning(users.c.email, users.c.id)
-                    for email, user_id in conn.execute(inserted, values):
-                        new_enrollments += [(user_id, c) for c in with_courses.get(email, ())]
-                else:
-                    conn.execute(sa.insert(users), values)
+            create_users(conn, new, now)
             if updates:
                 conn.execute(
                     sa.update(users)
@@ -201,20 +239,15 @@ class _Import:
                     .values(name=sa.bindparam("new_name"), role=sa.bindparam("new_role")),
                     updates,
                 )
-            if new_enrollments:
-                enroll(conn, new_enrollments, are_users_new=True)
             if enrollments:
                 enroll(conn, enrollments)
             save_checkpoint(conn, self.job_id, position, self.ctx.run)
-        self.ctx.advance(len(batch))
+        self.ctx.advance(batch.size)
 
     @staticmethod
     def find_existing(engine: Engine, emails: list[str]) -> dict[str, tuple[int, str]]:
-        if not emails:
-            return {}
-        query = sa.select(users.c.email, users.c.id, users.c.role).where(users.c.email.in_(emails))
         with engine.connect() as conn:
-            return {email: (user_id, role) for email, user_id, role in conn.execute(query)}
+            return find_users(conn, emails)
 
 
 def run_import(
@@ -239,21 +272,32 @@ def run_import(
     ctx.resume(start)
     ctx.set_total(int(params["rows"]))
     work = _Import(ctx, job_id, params, courses_by_code, backoff)
-    batch: list[tuple[int, dict[str, str]]] = []
-    position = 0
-    for line, row in read_rows(stream_upload(engine, job_id, backoff)):
-        position += 1
-        if position <= start:
-            work.remember(line, row)
-            if position % _ABORT_CHECK_ROWS == 0 and ctx.is_abort_requested:
-                raise AbortRequested(job_id)
-            continue
-        batch.append((line, row))
-        if len(batch) == BATCH_ROWS:
-            work.write(engine, batch, position)
-            batch = []
-    if batch:
-        work.write(engine, batch, position)
+    with ThreadPoolExecutor(1, thread_name_prefix=f"import-{job_id}") as writer:
+        writing: Future[None] | None = None
+
+        def write(batch: list[tuple[int, dict[str, str]]], position: int) -> Future[None]:
+            checked = work.check_batch(batch)
+            if writing is not None:
+                writing.result()  # the batch before is committed (or its error raised here)
+            return writer.submit(work.write, engine, checked, position)
+
+        batch: list[tuple[int, dict[str, str]]] = []
+        position = 0
+        for line, row in read_rows(stream_upload(engine, job_id, backoff)):
+            position += 1
+            if position <= start:
+                work.remember(line, row)
+                if position % _ABORT_CHECK_ROWS == 0 and ctx.is_abort_requested:
+                    raise AbortRequested(job_id)
+                continue
+            batch.append((line, row))
+            if len(batch) == BATCH_ROWS:
+                writing = write(batch, position)
+                batch = []
+        if batch:
+            writing = write(batch, position)
+        if writing is not None:
+            writing.result()
 
 
 @massive_action

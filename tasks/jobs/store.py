@@ -14,8 +14,18 @@ Keys, all under one prefix (`jobdeck:` by default):
     jobs:active           sorted set: jobs not yet ended, scored by creation time
     jobs:expiry           sorted set: ended jobs, scored by when they expire
     jobs:status:{status}  sorted set: ended jobs of one final status, scored by creation time
-                          (so that a status filter reads only what it lists; built from the
-                          records once, on first use, in a store that predates it)
+                          (so that a status filter reads only what it lists, and /metrics
+                          counts them with ZCARD; built from the records once, on first use,
+                          in a store that predates it)
+    job:{id}:words        string: the words of the job's text (search.py), space-separated;
+                          no expiry: removed with the job from every index
+    jobs:word:{word}      sorted set: the jobs whose text has this word, by creation time
+    jobs:words            sorted set, every score 0: the words some job's text has (a word's
+                          start looked up by ZRANGEBYLEX, a piece inside one by ZSCAN MATCH);
+                          built like the status indexes, flagged by jobs:words:built
+    jobs:words:reversed   sorted set, every score 0: the same words spelt backwards (a word's end)
+    jobs:search:{digest}  sorted set: the jobs one search may find (an intersection or union
+                          of word sets), for a minute
     events                pub/sub channel: one JSON event per change (see docs/events.md)
     stats:events          counter: job events published, by every process (INCR in the same
                           MULTI or script that publishes), for /metrics
@@ -36,6 +46,7 @@ claimed the job, so that a worker that was only paused cannot write after it los
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -59,6 +70,7 @@ from tasks.jobs.model import (
     from_fields,
     to_fields,
 )
+from tasks.jobs.search import Lookup, lookup, text_of, words_of
 
 # KEYS: job hash, errors zset, channel, events counter
 # ARGV: n field pairs, the publish time, the run's token, field, value, ..., then score, member
@@ -146,10 +158,30 @@ return 'ok'
 """
 
 
+# KEYS: the vocabulary, the reversed one, then the job's word sets; ARGV: job id, its words (in
+# the same order), then the same words reversed. A word no job has any more leaves both.
+REMOVE_WORDS = """
+local n = #KEYS - 2
+for i = 1, n do
+  redis.call('ZREM', KEYS[i + 2], ARGV[1])
+  if redis.call('EXISTS', KEYS[i + 2]) == 0 then
+    redis.call('ZREM', KEYS[1], ARGV[i + 1])
+    redis.call('ZREM', KEYS[2], ARGV[i + 1 + n])
+  end
+end
+return true
+"""
+
+
 T = TypeVar("T")
 ACTIVE = frozenset(Status) - FINAL
 
 AUDIT_KEPT = 1000  # the last entries of a job's audit
+SEARCH_TTL_S = 60
+# A search whose candidate words number more than this, or hold more jobs than SEARCH_UNION,
+# reads the jobs newest first instead (such a needle matches many of them anyway).
+SEARCH_WORDS = 5000
+SEARCH_UNION = 20_000
 RIDE_OUT_S = 20  # how long a command waits for a restarting Redis (see `JobStore.from_url`)
 # The keys that make up one job: deleted together, and expiring together once it ends.
 BESIDE = ("", ":errors", ":notify", ":mailed", ":audit")
@@ -241,6 +273,7 @@ class JobStore:
         self._claim_mail = client.register_script(CLAIM_MAIL)
         self._audit = client.register_script(AUDIT)
         self._claim = client.register_script(CLAIM)
+        self._remove_words = client.register_script(REMOVE_WORDS)
 
     @classmethod
     def from_url(cls, url: str, retention_s: float, prefix: str = "jobdeck:") -> JobStore:
@@ -266,6 +299,7 @@ class JobStore:
         pipe.zadd(self.key("jobs"), {job.id: job.created_at})
         pipe.zadd(self.key("jobs", "owner", job.owner.id), {job.id: job.created_at})
         pipe.zadd(self.key("jobs", "active"), {job.id: job.created_at})
+        self.index_words(pipe, job.id, job.created_at, text_of(job.description, job.owner.name))
         pipe.publish(self.channel, events.encode_job(fields, time.time()))
         pipe.incr(self.key("stats", "events"))
         pipe.execute()
@@ -378,6 +412,7 @@ class JobStore:
             pipe.zrem(self.key(*index), job_id)
         pipe.zrem(self.key("jobs", "expiry"), f"{job_id}:{job.owner.id}")
         pipe.zrem(self.key("jobs", "status", job.status.value), job_id)
+        self._unindex_words(pipe, job_id, words_of(text_of(job.description, job.owner.name)))
         pipe.publish(self.channel, events.encode_removed(job_id, job.owner.id))
         pipe.incr(self.key("stats", "events"))
         pipe.execute()
@@ -402,7 +437,136 @@ class JobStore:
             pipe.zrem(self.key("jobs", "status", status.value), *ids)
         pipe.zrem(self.key("jobs", "expiry"), *members)
         pipe.execute()
+        words_pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            words_pipe.get(self.key("job", job_id, "words"))
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, words in zip(ids, words_pipe.execute(), strict=True):
+            self._unindex_words(pipe, job_id, set((words or "").split()))
+        pipe.execute()
         return ids
+
+    # -- the search index ------------------------------------------------------------------
+
+    def index_words(
+        self, pipe: redis.client.Pipeline, job_id: str, created_at: float, text: str
+    ) -> None:
+        """Add the job, in `pipe`, to the sets of its text's words (`create` does; a writer
+        of records of its own, such as bench/history.py, calls it too)."""
+        words = sorted(words_of(text))
+        for word in words:
+            pipe.zadd(self.key("jobs", "word", word), {job_id: created_at})
+        if words:
+            pipe.zadd(self.key("jobs", "words"), dict.fromkeys(words, 0))
+            pipe.zadd(self.key("jobs", "words", "reversed"), {w[::-1]: 0 for w in words})
+        pipe.set(self.key("job", job_id, "words"), " ".join(words))
+
+    def _unindex_words(self, pipe: redis.client.Pipeline, job_id: str, words: set[str]) -> None:
+        ordered = sorted(words)
+        vocabularies = [self.key("jobs", "words"), self.key("jobs", "words", "reversed")]
+        keys = [*vocabularies, *(self.key("jobs", "word", w) for w in ordered)]
+        args = [job_id, *ordered, *(w[::-1] for w in ordered)]
+        self._remove_words(keys=keys, args=args, client=pipe)
+        pipe.delete(self.key("job", job_id, "words"))
+
+    def _words_index_built(self) -> None:
+        """Index the words of the jobs stored before the index existed, once."""
+        built = self.key("jobs", "words", "built")
+        if self.redis.exists(built):
+            return
+        ids = cast(list[str], self.redis.zrange(self.key("jobs"), 0, -1))
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in chunk:
+                pipe.hmget(self.key("job", job_id), "description", "owner_name", "created_at")
+            records = cast(list[list[str | None]], pipe.execute())
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id, (description, owner, created) in zip(chunk, records, strict=True):
+                if description is not None and created is not None:
+                    text = text_of(description, owner or "")
+                    self.index_words(pipe, job_id, float(created), text)
+            pipe.execute()
+        self.redis.set(built, "1")
+
+    def search_index(self, needle: str) -> str | None:
+        """The key of a sorted set, scored by creation time, that holds every job whose text
+        can contain the case-folded `needle` (and maybe others: the caller checks each); None
+        if only reading every job can tell."""
+        self._words_index_built()
+        found = lookup(needle)
+        if found is None:
+            return None
+        dest = self.key("jobs", "search", hashlib.sha1(needle.encode()).hexdigest()[:20])
+        if found.whole:
+            keys = [self.key("jobs", "word", word) for word in found.whole]
+            if len(keys) == 1:
+                return keys[0]
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.zinterstore(dest, keys, aggregate="MIN")
+            pipe.expire(dest, SEARCH_TTL_S)
+            pipe.execute()
+            return dest
+        candidates = self._fewest_candidates(found)
+        if candidates is None:
+            return None
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(dest)
+        if candidates:
+            pipe.zunionstore(dest, candidates, aggregate="MIN")
+            pipe.expire(dest, SEARCH_TTL_S)
+        pipe.execute()
+        return dest
+
+    def _fewest_candidates(self, found: Lookup) -> list[str] | None:
+        """The word sets that hold every job with a word that starts with `found.starts`, or
+        every job with one that ends with `found.ends`, whichever holds fewer jobs (or, for a
+        needle inside one word, with a word that contains it); None if there are more than
+        SEARCH_WORDS words or SEARCH_UNION jobs: reading the jobs is then quicker."""
+        options: list[list[str]] = []
+        if found.starts:
+            options.append(self._words_starting(self.key("jobs", "words"), found.starts))
+        if found.ends:
+            backwards = self._words_starting(
+                self.key("jobs", "words", "reversed"), found.ends[::-1]
+            )
+            options.append([word[::-1] for word in backwards])
+        if found.inside:
+            options.append(self._words_containing(found.inside))
+        best: list[str] | None = None
+        fewest = SEARCH_UNION + 1
+        for words in options:
+            if len(words) > SEARCH_WORDS:
+                continue
+            keys = [self.key("jobs", "word", word) for word in words]
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.zcard(key)
+            jobs = sum(cast(list[int], pipe.execute()))
+            if jobs < fewest:
+                best, fewest = keys, jobs
+        return best
+
+    def _words_starting(self, vocabulary: str, prefix: str) -> list[str]:
+        """The words of `vocabulary` that start with `prefix` (SEARCH_WORDS + 1 at most)."""
+        start = prefix.encode()
+        # In UTF-8 no byte is 0xff: "(prefix\xff" bounds every word that starts with it.
+        low, high = b"[" + start, b"(" + start + b"\xff"
+        words = self.redis.zrangebylex(vocabulary, low, high, 0, SEARCH_WORDS + 1)
+        return cast(list[str], words)
+
+    def _words_containing(self, piece: str) -> list[str]:
+        """The words that contain `piece` (SEARCH_WORDS + 1 at most): Redis reads the whole
+        vocabulary for this one, in steps."""
+        words = []
+        # \w holds none of glob's special characters (* ? [ ] \\).
+        for word, _ in self.redis.zscan_iter(
+            self.key("jobs", "words"), match=f"*{piece}*", count=10_000
+        ):
+            words.append(word)
+            if len(words) > SEARCH_WORDS:
+                break
+        return words
 
     # -- lists -----------------------------------------------------------------------------
 
@@ -417,17 +581,28 @@ class JobStore:
         cursor: str | None = None,
         limit: int = 50,
         matching: Callable[[str], bool] | None = None,
+        search: str = "",
     ) -> Page[Job]:
         """Newest first, for one owner or everyone, optionally only some statuses, and only
-        the jobs whose "description\nowner name" `matching` accepts (read before the rest of
-        the record, so that a search reads whole only what it finds).
+        the jobs whose "description\nowner name" contains `search` (any case) and that
+        `matching` accepts (read before the rest of the record, so that a search reads whole
+        only what it finds; `search` reads only the jobs the word index points to).
 
         The cursor is opaque to callers: the score and id of the last job returned.
         """
         index = self.key("jobs", "owner", owner_id) if owner_id is not None else self.key("jobs")
         wanted = set(statuses)
+        needle = search.casefold()
+        if needle:
+            accepts = matching
+
+            def matching(text: str) -> bool:
+                return needle in text.casefold() and (accepts is None or accepts(text))
+
         if wanted and wanted <= ACTIVE:
             index = self.key("jobs", "active")  # few: the owner, if any, is checked per job
+        elif needle and (candidates := self.search_index(needle)) is not None:
+            index = candidates  # the owner and statuses are checked per job
         elif owner_id is None and len(wanted) == 1 and wanted <= FINAL:
             index = self.status_index(next(iter(wanted)))
         found: list[Job] = []
@@ -439,10 +614,14 @@ class JobStore:
                     pipe.hmget(self.key("job", job_id), "description", "owner_name")
                 texts = cast(list[list[str | None]], pipe.execute())
                 ids = [i for i, (d, o) in zip(ids, texts, strict=True) if matching(f"{d}\n{o}")]
-            for job in self.get_many(ids):
-                if len(found) < limit and (not wanted or job.status in wanted):
-                    if owner_id is None or job.owner.id == owner_id:
-                        found.append(job)
+            # Whole records are read a page's worth at a time, until the page is full.
+            for start in range(0, len(ids), max(limit, 1)):
+                if len(found) >= limit:
+                    break
+                for job in self.get_many(ids[start : start + max(limit, 1)]):
+                    if len(found) < limit and (not wanted or job.status in wanted):
+                        if owner_id is None or job.owner.id == owner_id:
+                            found.append(job)
 
         max_score = "+inf"
         if cursor:
@@ -574,27 +753,23 @@ class JobStore:
         return int(cast(str | None, self.redis.get(self.key("stats", "events"))) or 0)
 
     def count_by_status(self) -> dict[Status, int]:
-        """How many stored jobs are in each status: one HGET per job, pipelined by the thousand
-        (retention keeps this to the jobs of the last JOBS_RETENTION_DAYS)."""
+        """How many stored jobs are in each status: the size of each ended status's index,
+        and the status of each job not ended yet (these are few: the ones running or queued)."""
         counts = dict.fromkeys(Status, 0)
-        for ids in self._id_chunks(1000):
-            pipe = self.redis.pipeline(transaction=False)
-            for job_id in ids:
-                pipe.hget(self.key("job", job_id), "status")
-            for status in pipe.execute():
-                if status in counts:
-                    counts[Status(status)] += 1
+        indexes = {status: self.status_index(status) for status in FINAL}
+        pipe = self.redis.pipeline(transaction=False)
+        for index in indexes.values():
+            pipe.zcard(index)
+        for status, count in zip(indexes, pipe.execute(), strict=True):
+            counts[status] = int(count)
+        active = self.active_ids()
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in active:
+            pipe.hget(self.key("job", job_id), "status")
+        for status in pipe.execute():
+            if status in counts and Status(status) in ACTIVE:
+                counts[Status(status)] += 1
         return counts
-
-    def _id_chunks(self, size: int) -> Iterable[list[str]]:
-        ids: list[str] = []
-        for job_id in self.redis.zscan_iter(self.key("jobs"), count=size):
-            ids.append(job_id[0])
-            if len(ids) == size:
-                yield ids
-                ids = []
-        if ids:
-            yield ids
 
 
 __all__ = [

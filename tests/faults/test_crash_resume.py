@@ -1,19 +1,30 @@
 """Crash safety: SIGKILL a real worker process in the middle of a 100,000-row import, start another,
-and the job ends as if nothing happened: every valid row once, every bad row once in the ledger."""
+and the job ends as if nothing happened: every valid row once, every bad row once in the ledger.
+On SQLite and on a private PostgreSQL (the COPY path)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy.engine import Engine
 
+from tasks.data.db import create_schema
 from tasks.jobs.model import Job, Person, Status
 from tasks.jobs.store import JobStore
 from tasks.launch import launch_import
 from tasks.runtime import Runtime
-from tests.faults.fault_kit import Workers, add_demo_courses, imported_users, kill, users_csv
+from tasks.settings import Settings
+from tests.faults.fault_kit import (
+    PrivatePostgres,
+    Workers,
+    add_demo_courses,
+    imported_users,
+    kill,
+    users_csv,
+)
 
 ROWS, BAD = 100_000, 500
 
@@ -28,15 +39,49 @@ def test_worker_killed_mid_import_resumes_without_loss_or_repeat(
     workers: Workers,
 ) -> None:
     add_demo_courses(engine)
+    kill_and_resume(runtime, store, superadmin, wait_for_job, workers)
+
+
+@pytest.fixture
+def pg_runtime(postgres: PrivatePostgres, settings: Settings) -> Iterator[Runtime]:
+    """A runtime on the private PostgreSQL (and the tests' Redis), with the demo courses."""
+    runtime = Runtime(dataclasses.replace(settings, database_url=postgres.url))
+    create_schema(runtime.engine)
+    add_demo_courses(runtime.engine)
+    yield runtime
+    runtime.engine.dispose()
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_import_on_postgresql_resumes_without_loss_or_repeat(
+    pg_runtime: Runtime,
+    postgres: PrivatePostgres,
+    store: JobStore,
+    superadmin: Person,
+    wait_for_job: Callable[..., Job],
+    workers: Workers,
+) -> None:
+    kill_and_resume(pg_runtime, store, superadmin, wait_for_job, workers, DATABASE_URL=postgres.url)
+
+
+def kill_and_resume(
+    runtime: Runtime,
+    store: JobStore,
+    superadmin: Person,
+    wait_for_job: Callable[..., Job],
+    workers: Workers,
+    **env: str,
+) -> None:
+    engine = runtime.engine
     data = users_csv(ROWS, BAD, seed=11, prefix="crash-")
     job = launch_import(runtime, superadmin, "superadmin", "crash.csv", [data])
 
-    first = workers.start()
+    first = workers.start(**env)
     at_kill = wait_for_job(job.id, lambda j: j.done >= ROWS * 0.3, timeout_s=120)
     kill(first)
     assert at_kill.status is Status.RUNNING and at_kill.done <= ROWS * 0.6
 
-    workers.start()
+    workers.start(**env)
     ended = wait_for_job(job.id, lambda j: j.is_final, timeout_s=180)
 
     second_log = workers.logs[-1].read_text()

@@ -46,3 +46,16 @@ def test_progress_overhead_prints_the_cost_of_advance() -> None:
 def test_history_prints_page_times_and_weight() -> None:
     out = run_bench("bench/history.py", "--quick")
     assert "API: page of 50 jobs" in out and "View All page:" in out, out
+    assert "page: search, a word's start" in out and "/metrics (jobs by status)" in out, out
+
+
+def test_import_prints_rows_per_second_beside_its_ceiling() -> None:
+    out = run_bench("bench/import_users.py", "--rows", "1000", "--rounds", "1", "--enroll", "300")
+    for line in (
+        "rows/s (ceiling, median)",
+        "import / ceiling (reporting on)",
+        "progress reporting overhead",
+        "this process's RSS: start",
+        "pairs/s (enroll_users, median)",
+    ):
+        assert line in out, out

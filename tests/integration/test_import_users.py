@@ -4,6 +4,7 @@ or updated, roles that the owner may not give refused, and abort at a batch boun
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 
@@ -19,7 +20,7 @@ from tasks.data.users import add_user, count_users, find_user
 from tasks.demo import BAD_KINDS, demo_csv, seed_demo
 from tasks.jobs.model import Event, Job, Person, Status
 from tasks.jobs.store import JobStore
-from tasks.launch import launch_import
+from tasks.launch import launch_enrollment, launch_import
 from tasks.runtime import Runtime
 from tasks.uploads import load_checkpoint
 
@@ -292,6 +293,23 @@ def test_bad_upload_leaves_nothing_behind(
         assert conn.execute(sa.select(sa.func.count()).select_from(uploads)).scalar_one() == 0
 
 
+def test_a_file_over_import_max_rows_is_refused_before_any_job(
+    runtime: Runtime, store: JobStore, engine: Engine, superadmin: Person
+) -> None:
+    """IMPORT_MAX_ROWS is lowered to 3 here (its default, a million, would need a huge file)."""
+    small = Runtime(dataclasses.replace(runtime.settings, import_max_rows=3))
+    data = b"email,name\n" + b"".join(b"u%d@example.org,U %d\n" % (i, i) for i in range(4))
+    with pytest.raises(InvalidUpload) as caught:
+        launch_import(small, superadmin, "superadmin", "big.csv", [data])
+    assert str(caught.value) == "the file has more than 3 rows: split it into smaller files"
+    with pytest.raises(InvalidUpload, match="more than 3 rows"):
+        launch_enrollment(small, superadmin, "superadmin", [b"email,course\n" + b"a@b.org,X\n" * 4])
+    assert store.list_jobs().items == []
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(uploads)).scalar_one() == 0
+    small.engine.dispose()
+
+
 def test_launch_that_cannot_record_the_job_removes_the_upload(
     runtime: Runtime, store: JobStore, engine: Engine, superadmin: Person
 ) -> None:
@@ -357,3 +375,9 @@ def test_job_aborted_while_queued_never_runs(
     assert count_users(engine) == 1
     with engine.connect() as conn:
         assert load_checkpoint(conn, job.id) == 0
+
+
+def test_the_import_form_states_the_row_limit_in_force(client, headers) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/admin/imports/users", headers=headers["power"])
+    assert page.status_code == 200
+    assert "Up to 100 MB or 1,000,000 rows, UTF-8." in page.text

@@ -7,6 +7,7 @@ import pytest
 
 from tasks.csv_input import (
     ENROLLMENT_COLUMNS,
+    MAX_BYTES,
     MAX_FIELD,
     MAX_ROWS,
     NOT_CSV,
@@ -217,8 +218,19 @@ def test_endless_line_is_refused_without_reading_it_whole() -> None:
 
 def test_more_than_max_rows_is_refused() -> None:
     data = b"email\n" + b"a@example.org\n" * (MAX_ROWS + 1)
-    assert refusal(data) == "the file has more than 500,000 rows: split it into smaller files"
+    assert refusal(data) == "the file has more than 1,000,000 rows: split it into smaller files"
     assert inspect_upload([b"email\n" + b"a@example.org\n" * MAX_ROWS]).rows == MAX_ROWS
+
+
+def test_a_million_rows_fit_in_the_upload_limit() -> None:
+    row = b"firstname.lastname123456@example-learning.co.uk,Firstname Lastname,,PY-101;SQL-110\n"
+    assert len(row) * MAX_ROWS < MAX_BYTES
+
+
+def test_the_row_limit_is_the_callers() -> None:
+    data = b"email\n" + b"a@example.org\n" * 4
+    assert refusal(data, max_rows=3) == "the file has more than 3 rows: split it into smaller files"
+    assert inspect_upload([data], max_rows=4).rows == 4
 
 
 def test_read_rows_refuses_what_inspect_refuses() -> None:

@@ -249,3 +249,10 @@ def test_each_number_setting_is_read_from_its_variable_and_bounded(
     assert getattr(Settings.from_environ(environ(tmp_path, **{variable: "12345"})), name) == 12345
     with pytest.raises(ConfigError, match=f"{variable}='{minimum - 1}' must be at least"):
         Settings.from_environ(environ(tmp_path, **{variable: str(minimum - 1)}))
+
+
+def test_import_max_rows_is_a_million_unless_set(tmp_path: Path) -> None:
+    assert Settings.from_environ(environ(tmp_path)).import_max_rows == 1_000_000
+    assert Settings.from_environ(environ(tmp_path, IMPORT_MAX_ROWS="2000")).import_max_rows == 2000
+    with pytest.raises(ConfigError, match="IMPORT_MAX_ROWS='0' must be at least 1"):
+        Settings.from_environ(environ(tmp_path, IMPORT_MAX_ROWS="0"))

@@ -1,0 +1,58 @@
+"""What a history search looks up, so that it reads only the jobs that can match (pure: no I/O).
+
+A job's text is "description\\nowner name", case-folded; its words are its runs of `\\w`
+characters. A needle found in a text is made of whole words of that text, except its first run,
+which may end a word, and its last, which may begin one (a needle of a single run may lie inside
+a word). The store keeps, for every word, the jobs whose text has it, and a vocabulary of the
+words: `lookup` says which of them a needle needs, and the store checks each job it finds
+against the needle itself, so that the index only narrows and never decides.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_WORD = re.compile(r"\w+")
+
+
+def text_of(description: str, owner_name: str) -> str:
+    """What a search looks in: the case-folded description and owner's name."""
+    return f"{description}\n{owner_name}".casefold()
+
+
+def words_of(text: str) -> set[str]:
+    return set(_WORD.findall(text))
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The words a text must have to hold a needle: each of `whole`, a word that starts with
+    `starts`, one that ends with `ends`, one that contains `inside` ("": no such condition)."""
+
+    whole: tuple[str, ...] = ()
+    starts: str = ""
+    ends: str = ""
+    inside: str = ""
+
+
+def lookup(needle: str) -> Lookup | None:
+    """The words a case-folded `needle` needs, or None if it has no `\\w` at all (then only
+    reading every job can tell)."""
+    runs = list(_WORD.finditer(needle))
+    if not runs:
+        return None
+    whole: list[str] = []
+    starts = ends = inside = ""
+    for run in runs:
+        word_begins = run.start() > 0  # something that is not \w comes before it
+        word_ends = run.end() < len(needle)
+        if word_begins and word_ends:
+            whole.append(run.group())
+        elif word_begins:
+            starts = run.group()
+        elif word_ends:
+            ends = run.group()
+        else:
+            inside = run.group()
+    return Lookup(tuple(dict.fromkeys(whole)), starts, ends, inside)

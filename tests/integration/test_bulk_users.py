@@ -1,0 +1,207 @@
+"""The import's fast path on both databases (PostgreSQL's COPY, SQLite's executemany): the users
+and their enrollments written in file order, a taken email refused with nothing written, and
+the whole `run_import` finding duplicates in the file and against the platform, updating, and
+resuming from its checkpoint without writing a row twice. PostgreSQL joins where
+TEST_DATABASE_URL is set (its case is skipped, with its reason, only when it is not)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tasks.actors.import_users import BATCH_ROWS, run_import
+from tasks.data.bulk import NewUser, add_enrollments, create_users, find_enrolled, find_users
+from tasks.data.courses import add_course, count_enrollments
+from tasks.data.db import connect, create_schema, enrollments, metadata, users
+from tasks.data.users import add_user, count_users
+from tasks.jobs.context import JobContext
+from tasks.jobs.model import Event, Person
+from tasks.jobs.store import JobStore
+from tasks.uploads import claim_checkpoint, load_checkpoint, save_checkpoint, save_upload
+from tests.support.jobs import new_job
+
+OWNER = Person(1, "Rosa Root")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh schema on a private SQLite file or on the TEST_DATABASE_URL PostgreSQL, with
+    two courses (ids 1 and 2)."""
+    if request.param == "sqlite":
+        engine = connect(f"sqlite:///{tmp_path / 'bulk.sqlite3'}")
+    else:
+        url = os.environ.get("TEST_DATABASE_URL")
+        if not url:
+            pytest.skip("TEST_DATABASE_URL is not set: the COPY path is not tested")
+        engine = connect(url)
+        metadata.drop_all(engine)
+    create_schema(engine)
+    with engine.begin() as conn:
+        add_course(conn, "CS101", "Computing")
+        add_course(conn, "MATH200", "Algebra")
+    yield engine
+    engine.dispose()
+
+
+def rows_of(engine: Engine) -> tuple[list[tuple[str, str, str]], set[tuple[str, int]]]:
+    with engine.connect() as conn:
+        people = conn.execute(
+            sa.select(users.c.email, users.c.name, users.c.role).order_by(users.c.id)
+        )
+        pairs = conn.execute(
+            sa.select(users.c.email, enrollments.c.course_id).join(
+                enrollments, enrollments.c.user_id == users.c.id
+            )
+        )
+        return [tuple(r) for r in people], {tuple(p) for p in pairs}  # type: ignore[misc]
+
+
+def test_create_users_writes_them_in_order_with_their_courses(db: Engine) -> None:
+    new = [
+        NewUser("zed@example.org", "Zed", "user", [1, 2]),
+        NewUser("amy@example.org", "Amy, Jr.", "power_user", []),
+        NewUser("bea@example.org", 'Bea "B" \\N \t\n\r end', "user", [2]),
+    ]
+    with db.begin() as conn:
+        assert create_users(conn, new, time.time()) == 3
+    people, pairs = rows_of(db)
+    assert people == [
+        ("zed@example.org", "Zed", "user"),
+        ("amy@example.org", "Amy, Jr.", "power_user"),
+        ("bea@example.org", 'Bea "B" \\N \t\n\r end', "user"),
+    ]
+    assert pairs == {("zed@example.org", 1), ("zed@example.org", 2), ("bea@example.org", 2)}
+
+
+def test_create_users_refuses_a_taken_email_and_writes_nothing(db: Engine) -> None:
+    with db.begin() as conn:
+        add_user(conn, "taken@example.org", "Taken", "user")
+    new = [
+        NewUser("fresh@example.org", "Fresh", "user", [1]),
+        NewUser("taken@example.org", "Again", "user", [1]),
+    ]
+    with pytest.raises(sa.exc.IntegrityError), db.begin() as conn:
+        create_users(conn, new, time.time())
+    assert count_users(db) == 1
+    with db.connect() as conn:
+        assert count_enrollments(conn) == 0
+    with db.begin() as conn:  # the same pooled connection, ready for the next batch
+        assert create_users(conn, new[:1], time.time()) == 1
+    assert count_users(db) == 2
+
+
+def test_find_users_reads_thousands_of_emails_in_one_query(db: Engine) -> None:
+    new = [NewUser(f"u{i}@example.org", f"U {i}", "user", []) for i in range(6000)]
+    with db.begin() as conn:
+        create_users(conn, new, time.time())
+    wanted = [f"u{i}@example.org" for i in range(0, 12_000, 2)]
+    with db.connect() as conn:
+        found = find_users(conn, wanted)
+    assert sorted(found) == sorted(f"u{i}@example.org" for i in range(0, 6000, 2))
+    assert {role for _, role in found.values()} == {"user"}
+
+
+FILE = """email,name,role,courses
+ann@example.org,Ann Lee,user,CS101
+old@example.org,Old Renamed,power_user,MATH200
+ANN@example.org,Ann Again,user,
+boss@example.org,Boss,,CS101
+bad@@example.org,Bad,user,
+cat@example.org,Cat,,CS101;MATH200;CS101
+"""
+
+
+def import_file(
+    engine: Engine, store: JobStore, data: str, on_existing: str, owner_role: str = "power_user"
+) -> tuple[str, list[tuple[str, str]]]:
+    rows = data.count("\n") - 1
+    params = {"rows": rows, "on_existing": on_existing, "owner_role": owner_role}
+    job = new_job(store, OWNER, params=params, total=rows)
+    with engine.begin() as conn:
+        save_upload(conn, job.id, [data.encode()])
+    ctx = JobContext(store, store.transition(job.id, Event.START, at=time.time()))
+    run_import(ctx, engine, job.id, params)
+    ctx.close()
+    ledger = [(e.item, e.message) for e in store.errors(job.id, limit=100).items]
+    return job.id, ledger
+
+
+def test_import_finds_duplicates_in_the_file_and_on_the_platform(
+    db: Engine, store: JobStore
+) -> None:
+    with db.begin() as conn:
+        add_user(conn, "old@example.org", "Old", "user")
+        add_user(conn, "boss@example.org", "Boss", "superadmin")
+    _, ledger = import_file(db, store, FILE, "skip")
+    assert ledger == [
+        ("line 4", "duplicate of line 2 ('ann@example.org')"),
+        ("line 6", "'bad@@example.org' is not a valid email address"),
+    ]
+    people, pairs = rows_of(db)
+    assert people == [
+        ("old@example.org", "Old", "user"),  # skipped: untouched
+        ("boss@example.org", "Boss", "superadmin"),
+        ("ann@example.org", "Ann Lee", "user"),
+        ("cat@example.org", "Cat", "user"),
+    ]
+    assert pairs == {("ann@example.org", 1), ("cat@example.org", 1), ("cat@example.org", 2)}
+
+
+def test_import_updates_existing_users_but_not_a_superadmin(db: Engine, store: JobStore) -> None:
+    with db.begin() as conn:
+        add_user(conn, "old@example.org", "Old", "user")
+        add_user(conn, "boss@example.org", "Boss", "superadmin")
+    _, ledger = import_file(db, store, FILE, "update")
+    assert ("line 5", "'boss@example.org' is a superadmin: only a Superadmin may update it") in (
+        ledger
+    )
+    people, pairs = rows_of(db)
+    assert ("old@example.org", "Old Renamed", "power_user") in people
+    assert ("old@example.org", 2) in pairs and ("boss@example.org", 1) not in pairs
+
+
+def test_a_resumed_import_writes_no_row_twice(db: Engine, store: JobStore) -> None:
+    """A worker died after committing the first batch: the next one starts after it, and the
+    duplicate of a committed row is still found."""
+    rows = BATCH_ROWS + 10
+    lines = [f"u{i}@example.org,User {i},," for i in range(rows - 1)] + ["u3@example.org,Again,,"]
+    data = "email,name,role,courses\n" + "\n".join(lines) + "\n"
+    params = {"rows": rows, "on_existing": "skip", "owner_role": "superadmin"}
+    job = new_job(store, OWNER, params=params, total=rows)
+    first = [NewUser(f"u{i}@example.org", f"User {i}", "user", []) for i in range(BATCH_ROWS)]
+    with db.begin() as conn:
+        save_upload(conn, job.id, [data.encode()])
+        claim_checkpoint(conn, job.id, "first-run")
+        create_users(conn, first, time.time())  # what the first worker committed
+        save_checkpoint(conn, job.id, BATCH_ROWS, "first-run")
+    ctx = JobContext(store, store.transition(job.id, Event.START, at=time.time()))
+    run_import(ctx, db, job.id, params)
+    ctx.close()
+    assert count_users(db) == rows - 1
+    ledger = [(e.item, e.message) for e in store.errors(job.id).items]
+    assert ledger == [(f"line {rows + 1}", "duplicate of line 5 ('u3@example.org')")]
+    with db.connect() as conn:
+        assert load_checkpoint(conn, job.id) == rows
+
+
+def test_add_enrollments_keeps_a_pair_enrolled_meanwhile_as_it_is(db: Engine) -> None:
+    new = [NewUser(f"p{i}@example.org", f"P {i}", "user", []) for i in range(3)]
+    with db.begin() as conn:
+        create_users(conn, new, time.time())
+        ids = [user_id for user_id, _ in find_users(conn, [u.email for u in new]).values()]
+        add_enrollments(conn, [(ids[0], 1)], 1.0)  # someone else's, first
+    with db.begin() as conn:
+        add_enrollments(conn, [(ids[0], 1), (ids[0], 2), (ids[1], 2)], 2.0)
+    with db.connect() as conn:
+        assert find_enrolled(conn, ids) == {(ids[0], 1), (ids[0], 2), (ids[1], 2)}
+        assert find_enrolled(conn, [ids[2]]) == set()
+        first = sa.select(enrollments.c.enrolled_at).where(
+            enrollments.c.user_id == ids[0], enrollments.c.course_id == 1
+        )
+        assert conn.execute(first).scalar_one() == 1.0

@@ -1,0 +1,164 @@
+"""History search through the word index finds exactly what reading every job would find, for
+needles that are whole words, a word's start or end, a piece inside a word, or punctuation;
+the index follows jobs created, removed and forgotten at retention; and /metrics' counts by
+status come from the indexes, not from every record."""
+
+from __future__ import annotations
+
+import time
+
+from tasks.jobs.model import Event, Job, Person, Status
+from tasks.jobs.search import text_of
+from tasks.jobs.store import JobStore, new_job_id
+
+ADA = Person(7, "Ada Lovelace")
+GRACE = Person(8, "Grace Hopper")
+JOSE = Person(9, "José Straße")
+
+DESCRIPTIONS = [
+    "Import users from class-77.csv (1,000 rows)",
+    "Import users from class-770.csv (12 rows)",
+    "Import users from subclass-7.csv (3 rows)",
+    "Import users from Q3_staff.CSV (250 rows)",
+    "Enroll users in courses (40 enrollments)",
+    "Import users from naïve names.csv (9 rows)",
+    "Import users from ...csv (1 row)",
+    "Import users from 2026-12-01 export.csv (5 rows)",
+]
+
+NEEDLES = [
+    "class-77.csv", "class-77", "lass-7", "77", "7", "lass", "subclass", "-7", ".csv", "csv (",
+    "users from", "SERS FRO", "q3_staff", "3_st", "enroll", "naïve", "NAÏVE NAMES", "...", "(",
+    " ", "ada", "lovelace", "grace h", "strasse", "straße", "josé", "rows)", "12-01 ex", "zzz",
+    "class-77.csv (1,000 rows)\nada lovelace", "9 rows)\nj",
+]  # fmt: skip
+
+
+def add_jobs(store: JobStore) -> list[Job]:
+    jobs, at = [], time.time() - 1000
+    for n, description in enumerate(DESCRIPTIONS * 3):
+        owner = (ADA, GRACE, JOSE)[n % 3]
+        job = Job(new_job_id(), "import_users", description, owner, at + n)
+        jobs.append(store.create(job))
+    return jobs
+
+
+def add(store: JobStore, description: str, owner: Person = ADA) -> Job:
+    return store.create(Job(new_job_id(), "import_users", description, owner, time.time()))
+
+
+def every_page(store: JobStore, search: str, **filters: object) -> list[str]:
+    ids, cursor = [], None
+    while True:
+        page = store.list_jobs(cursor=cursor, limit=4, search=search, **filters)  # type: ignore[arg-type]
+        ids += [job.id for job in page.items]
+        if page.cursor is None:
+            return ids
+        cursor = page.cursor
+
+
+def by_reading_all(jobs: list[Job], needle: str) -> list[str]:
+    wanted = needle.casefold()
+    newest_first = sorted(jobs, key=lambda j: j.created_at, reverse=True)
+    return [j.id for j in newest_first if wanted in text_of(j.description, j.owner.name)]
+
+
+def test_search_finds_what_reading_every_job_finds(store: JobStore) -> None:
+    jobs = add_jobs(store)
+    for needle in NEEDLES:
+        assert every_page(store, needle) == by_reading_all(jobs, needle), needle
+
+
+def test_search_keeps_to_the_owner_and_status_asked(store: JobStore) -> None:
+    jobs = add_jobs(store)
+    for job in jobs[:6]:
+        store.transition(job.id, Event.START, at=time.time())
+        store.transition(job.id, Event.FAIL, at=time.time(), message="boom")
+    mine = every_page(store, "class-77", owner_id=ADA.id)
+    assert mine == [
+        i for i in by_reading_all(jobs, "class-77") if i in {j.id for j in jobs if j.owner == ADA}
+    ]
+    failed = every_page(store, "users", statuses=[Status.FAILED])
+    assert set(failed) == {j.id for j in jobs[:6] if "users" in j.description.casefold()}
+
+
+def test_a_selective_search_reads_only_the_jobs_it_may_find(store: JobStore) -> None:
+    for n in range(300):
+        add(store, f"Import users from batch-{n}.csv", ADA)
+    wanted = add(store, "Import users from rare-77.csv", GRACE)
+    store.list_jobs(search="rare")  # builds the index (a no-op here: create() keeps it)
+    before = commands(store, "hmget") + commands(store, "hgetall")
+    for needle in ("rare-77.csv", "are-7", "e-77.cs"):
+        assert [j.id for j in store.list_jobs(search=needle).items] == [wanted.id], needle
+    assert commands(store, "hmget") + commands(store, "hgetall") - before <= 10  # not 301
+
+
+def commands(store: JobStore, name: str) -> int:
+    stats = store.redis.info("commandstats").get(f"cmdstat_{name}", {})
+    return int(stats.get("calls", 0))
+
+
+def test_a_removed_job_leaves_the_word_index(store: JobStore) -> None:
+    kept = add(store, "Import users from kept.csv", ADA)
+    gone = add(store, "Import users from gone.csv", ADA)
+    store.delete(gone.id)
+    assert every_page(store, "gone") == []
+    assert every_page(store, "users from") == [kept.id]
+    assert not store.redis.exists(store.key("jobs", "word", "gone"))
+    assert store.redis.zscore(store.key("jobs", "words"), "gone") is None
+    assert store.redis.zscore(store.key("jobs", "words", "reversed"), "enog") is None
+    assert store.redis.zscore(store.key("jobs", "words"), "kept") == 0
+    assert not store.redis.exists(store.key("job", gone.id, "words"))
+
+
+def test_jobs_forgotten_at_retention_leave_the_word_index(store: JobStore) -> None:
+    old = add(store, "Import users from old-term.csv", GRACE)
+    store.transition(old.id, Event.START, at=time.time())
+    store.transition(old.id, Event.COMPLETE, at=time.time())
+    fresh = add(store, "Import users from new-term.csv", GRACE)
+    assert store.forget_expired(at=time.time() + store.retention_s + 10) == [old.id]
+    assert every_page(store, "term.csv") == [fresh.id]
+    for word in ("old", "old-term"):
+        assert store.redis.zscore(store.key("jobs", "words"), word) is None
+    assert not store.redis.exists(store.key("jobs", "word", "old"))
+    assert not store.redis.exists(store.key("job", old.id, "words"))
+    assert store.redis.zcard(store.key("jobs", "word", "term")) == 1
+
+
+def test_a_store_from_before_the_word_index_still_finds_its_jobs(store: JobStore) -> None:
+    jobs = add_jobs(store)
+    for key in store.redis.scan_iter(store.key("jobs", "word*")):
+        store.redis.delete(key)  # as an older version left it: records, no word index
+    for job in jobs:
+        store.redis.delete(store.key("job", job.id, "words"))
+    for needle in ("class-77", "lass", "grace"):
+        assert every_page(store, needle) == by_reading_all(jobs, needle), needle
+
+
+def test_counts_by_status_follow_transitions_removals_and_retention(store: JobStore) -> None:
+    jobs = add_jobs(store)  # 24, queued
+    for job in jobs[:6]:
+        store.transition(job.id, Event.START, at=time.time())
+    for job in jobs[:4]:
+        store.transition(job.id, Event.COMPLETE, at=time.time())
+    store.transition(jobs[4].id, Event.FAIL, at=time.time(), message="boom")
+    store.delete(jobs[0].id)
+    counts = store.count_by_status()
+    assert counts[Status.QUEUED] == 18 and counts[Status.RUNNING] == 1
+    assert counts[Status.COMPLETED] == 3 and counts[Status.FAILED] == 1
+    store.forget_expired(at=time.time() + store.retention_s + 10)
+    counts = store.count_by_status()
+    assert (counts[Status.COMPLETED], counts[Status.FAILED], counts[Status.QUEUED]) == (0, 0, 18)
+
+
+def test_counts_by_status_read_only_the_jobs_not_ended(store: JobStore) -> None:
+    jobs = add_jobs(store)
+    for job in jobs[2:]:
+        store.transition(job.id, Event.START, at=time.time())
+        store.transition(job.id, Event.COMPLETE, at=time.time())
+    store.count_by_status()  # builds the status indexes on first use
+    before = commands(store, "hget") + commands(store, "hmget") + commands(store, "hgetall")
+    counts = store.count_by_status()
+    assert (counts[Status.QUEUED], counts[Status.COMPLETED]) == (2, len(jobs) - 2)
+    read = commands(store, "hget") + commands(store, "hmget") + commands(store, "hgetall")
+    assert read - before == 2
