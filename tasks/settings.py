@@ -87,6 +87,8 @@ class Settings:
     broker_maintenance_chance: int = 1000
     db_retry_s: int = 30
     metrics_token: str = ""
+    password_checks_at_once: int = 2
+    forwarded_allow_ips: str = ""
 
     @property
     def stalled_after_s(self) -> float:
@@ -150,4 +152,6 @@ class Settings:
             broker_maintenance_chance=_int(environ, "DRAMATIQ_MAINTENANCE_CHANCE", 1000, minimum=0),
             db_retry_s=_int(environ, "DB_RETRY_S", 30, minimum=0),
             metrics_token=_metrics_token(environ),
+            password_checks_at_once=_int(environ, "PASSWORD_CHECKS_AT_ONCE", 2, minimum=1),
+            forwarded_allow_ips=environ.get("FORWARDED_ALLOW_IPS", "").strip(),
         )
