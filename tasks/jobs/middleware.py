@@ -2,9 +2,10 @@
 
 Before the actor runs: a queued job starts; a running one (a message redelivered after its
 worker died) resumes; an aborting one is confirmed aborted without running; an ended or
-unknown one is skipped. The actor then finds its `JobContext` with `current_job()`. After
-it: completed, aborted or failed with the exception's message, and the end-of-job emails are
-queued once. A massive action is never retried by Dramatiq: its actor has `max_retries=0`.
+unknown one is skipped; one whose owner may no longer run it fails saying why (and, through
+`JobContext.before_batch`, before each batch too: tasks/jobs/standing.py). The actor then
+finds its `JobContext` with `current_job()`. After it: completed, aborted or failed with the
+exception's message, and the end-of-job emails are queued once. A massive action is never retried by Dramatiq: its actor has `max_retries=0`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tasks.jobs.context import AbortRequested, JobContext
 from tasks.jobs.model import Event, InvalidTransition, Job, Status
 from tasks.jobs.notify import queue_job_mails
 from tasks.jobs.reaper import Reaper
+from tasks.jobs.standing import OwnerLostStanding, check_owner
 from tasks.jobs.store import UnknownJob
 from tasks.runtime import Runtime
 
@@ -112,7 +114,13 @@ class JobMiddleware(Middleware):
             log.info("job started", extra=log_ids(job))
         else:
             log.info("job resumed", extra={**log_ids(job), "from_item": job.checkpoint})
+        try:
+            check_owner(self.runtime.engine, job)
+        except OwnerLostStanding as lost:
+            self.end(job, Event.FAIL, message=str(lost))
+            raise SkipMessage(job_id) from None
         ctx = JobContext(store, job, settings.progress_interval_ms, settings.heartbeat_interval_s)
+        ctx.before_batch = lambda: check_owner(self.runtime.engine, job)  # fails the job if not
         ctx.start_heartbeat()
         _local.job = ctx
 

@@ -19,11 +19,13 @@ from typing import Any
 
 import dramatiq
 import pytest
+import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from server.embedded_redis import free_port
 from tasks.actors.send_job_mail import send_job_mail
+from tasks.data.db import users
 from tasks.data.users import add_user
 from tasks.jobs.events import JobChanged, decode
 from tasks.jobs.middleware import NoJob, current_job
@@ -62,6 +64,14 @@ def probe_job(job_id: str) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _ada_may_run_jobs(engine: Any) -> None:
+    """The jobs here are Ada's: the worker asks the database that she may still run them."""
+    with engine.begin() as conn:
+        ada = {"id": ADA.id, "email": "ada@example.com", "name": ADA.name, "role": "superadmin"}
+        conn.execute(sa.insert(users).values(**ada, is_active=True, created_at=0.0))
 
 
 def launch(store: JobStore, owner: Person = ADA, **params: object) -> Job:
