@@ -5,7 +5,8 @@ worker died) resumes; an aborting one is confirmed aborted without running; an e
 unknown one is skipped; one whose owner may no longer run it fails saying why (and, through
 `JobContext.before_batch`, before each batch too: tasks/jobs/standing.py). The actor then
 finds its `JobContext` with `current_job()`. After it: completed, aborted or failed with the
-exception's message, and the end-of-job emails are queued once. A massive action is never retried by Dramatiq: its actor has `max_retries=0`.
+exception's message, and the end-of-job emails are queued once. A massive action is never
+retried by Dramatiq: its actor has `max_retries=0`.
 """
 
 from __future__ import annotations
