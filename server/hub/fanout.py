@@ -201,7 +201,10 @@ class Hub:
         for job in ended:
             notice: str | None = None
             for user_id in watchers.get(job.id, ()):
-                if user_id in self.by_user:
+                # Only while they may see it: a watcher demoted since asking hears nothing.
+                sockets = self.by_user.get(user_id, ())
+                sees_it = user_id == job.owner.id or any(s.viewer.sees_every_job for s in sockets)
+                if sockets and sees_it:
                     notice = notice or header.render_notice(job)
                     user_items.setdefault(user_id, []).append(((job.id, "notice"), notice))
         return user_items

@@ -1,5 +1,6 @@
 """Whether a job's owner may still run it: checked when the job starts or resumes and before
-each batch it commits (`JobContext.save`).
+each batch it commits (`JobContext.save`); and whether a person may still see a job (`may_see`,
+asked again when the end-of-job email goes out).
 
 A job acts with its owner's authority (an import launched by a Superadmin may create
 Superadmins), so that authority is asked of the database again, not trusted from the launch:
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from tasks.data.users import active_roles
+from tasks.data.users import User, active_roles
 from tasks.jobs.model import Job
 
 RANK = {"user": 0, "power_user": 1, "superadmin": 2}
@@ -37,3 +38,9 @@ def check_owner(engine: Engine, job: Job) -> None:
             f"stopped: {job.owner.name} launched this job as {LABEL.get(launched_as, launched_as)}"
             f" and is now {LABEL.get(role, role)}; what came before was saved"
         )
+
+
+def may_see(user: User, job: Job) -> bool:
+    """Superadmins see every job, Power Users their own, nobody else any (as the page does)."""
+    is_own = user.may_run_jobs and user.id == job.owner.id
+    return user.is_active and (user.is_superadmin or is_own)
