@@ -26,6 +26,7 @@ import web
 from server import api, pages
 from server.auth.access import NotSignedIn, is_api, not_signed_in, viewer_of
 from server.auth.cross_site import CrossSiteGuard, SecurityHeaders
+from server.auth.hosts import HostGuard
 from server.auth.screen_links import ScreenLinks, hide_tokens_from
 from server.auth.sessions import SESSION_TTL_S, Sessions
 from server.hub import endpoint, revocation
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/static", StaticFiles(directory=str(web.STATIC)), name="static"),
         ],
         middleware=[
+            Middleware(HostGuard, base_url=settings.base_url),
             *proxy_headers(settings),
             Middleware(CrossSiteGuard, base_url=settings.base_url),
             Middleware(

@@ -29,6 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
         JOBDECK_ENV="test",
         JOBDECK_VAR=str(_ROOT / "var"),
         SECRET_KEY="test-secret-key-not-for-production",
+        BASE_URL="http://testserver",  # Starlette's TestClient's host: the app answers no other
         PROGRESS_INTERVAL_MS="50",
         HEARTBEAT_INTERVAL_S="1",
         DRAMATIQ_HEARTBEAT_TIMEOUT_MS="2000",
