@@ -89,6 +89,7 @@ class Settings:
     metrics_token: str = ""
     password_checks_at_once: int = 2
     forwarded_allow_ips: str = ""
+    sockets_per_session: int = 20
 
     @property
     def stalled_after_s(self) -> float:
@@ -154,4 +155,5 @@ class Settings:
             metrics_token=_metrics_token(environ),
             password_checks_at_once=_int(environ, "PASSWORD_CHECKS_AT_ONCE", 2, minimum=1),
             forwarded_allow_ips=environ.get("FORWARDED_ALLOW_IPS", "").strip(),
+            sockets_per_session=_int(environ, "SOCKETS_PER_SESSION", 20, minimum=1),
         )
