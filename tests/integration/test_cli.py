@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis as redis_client
 import sqlalchemy as sa
 
 from server.cli import main
+from server.embedded_redis import free_port
 from tasks.data.db import connect, courses, users
 from tasks.data.passwords import verify_password
 
@@ -259,10 +261,13 @@ def test_demo_passwords_sign_in(place: Place, jobdeck: Run) -> None:
 
 
 @pytest.mark.slow
-def test_run_brings_everything_up_where_it_says_and_sigterm_stops_it(tmp_path: Path) -> None:
+def test_run_brings_everything_up_privately_where_it_says_and_sigterm_stops_it(
+    tmp_path: Path,
+) -> None:
     """`jobdeck run` (what `make run` calls) with no PORT: web, worker and an embedded Redis
-    answer on the default port; SIGTERM stops them all. On 127.0.0.2, so that a `make run` on
-    127.0.0.1:8000 does not get in the way."""
+    answer on the default port, var/ and everything in it are the user's alone, and the Redis
+    refuses a client without its password; SIGTERM stops them all. On 127.0.0.2, so that a
+    `make run` on 127.0.0.1:8000 does not get in the way."""
     import os
     import signal
     import subprocess
@@ -271,8 +276,9 @@ def test_run_brings_everything_up_where_it_says_and_sigterm_stops_it(tmp_path: P
     import urllib.request
 
     env = {k: v for k, v in os.environ.items() if k not in ("PORT", "REDIS_URL", "BASE_URL")}
-    env.update(HOST="127.0.0.2", JOBDECK_VAR=str(tmp_path / "var"),
-               DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}")  # fmt: skip
+    var, redis_port = tmp_path / "var", free_port()
+    env.update(HOST="127.0.0.2", JOBDECK_VAR=str(var), JOBDECK_REDIS_PORT=str(redis_port),
+               DATABASE_URL=f"sqlite:///{var / 'jobdeck.sqlite3'}")  # fmt: skip
     jobdeck = Path(sys.executable).parent / "jobdeck"
     run = subprocess.Popen([str(jobdeck), "run"], env=env, cwd=Path(__file__).parents[2],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -286,6 +292,14 @@ def test_run_brings_everything_up_where_it_says_and_sigterm_stops_it(tmp_path: P
             except OSError:
                 time.sleep(0.2)  # not up yet (or not ready: no worker heartbeat yet)
         assert ready == 200, "web, worker and Redis were not all up on 127.0.0.2:8000 in 60 s"
+        assert var.stat().st_mode & 0o777 == 0o700
+        shared = [p for p in var.rglob("*") if p.stat().st_mode & 0o077]
+        assert shared == [], f"readable by others: {shared}"
+        assert (var / "jobdeck.sqlite3").exists() and (var / "redis" / "password").exists()
+        stranger = redis_client.Redis(port=redis_port)
+        with pytest.raises(redis_client.AuthenticationError):
+            stranger.set("jobdeck:session:forged", 1)
+        stranger.close()
         run.send_signal(signal.SIGTERM)
         assert run.wait(timeout=30) in (0, 128 + signal.SIGTERM)  # stopped, not killed
     finally:
