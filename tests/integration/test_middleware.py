@@ -340,7 +340,8 @@ def add_watchers(runtime: Any, store: JobStore, job: Job, count: int) -> list[in
     ids = []
     with runtime.engine.begin() as conn:
         for n in range(count):
-            user = add_user(conn, f"watcher{n}@example.org", f"Watcher {n}", "power_user")
+            # Superadmins: only those who may see another's job are told when it ends.
+            user = add_user(conn, f"watcher{n}@example.org", f"Watcher {n}", "superadmin")
             ids.append(user.id)
     for user_id in ids:
         store.add_watcher(job.id, user_id)
