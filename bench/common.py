@@ -181,5 +181,5 @@ def stack_env(root: Path, redis_url: str, port: int, secret_key: str) -> dict[st
         "JOBDECK_VAR": str(root / "var"),
         "PORT": str(port),
         "HOST": "127.0.0.1",
-        "BASE_URL": f"http://127.0.0.1:{port}",  # the only origin the web trusts; not inherited
+        "BASE_URL": f"http://127.0.0.1:{port}",  # the only origin and host the web trusts
     }

@@ -19,11 +19,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import web
 from server import api, pages
 from server.auth.access import NotSignedIn, is_api, not_signed_in, viewer_of
 from server.auth.cross_site import CrossSiteGuard, SecurityHeaders
+from server.auth.hosts import HostGuard
 from server.auth.screen_links import ScreenLinks, hide_tokens_from
 from server.auth.sessions import SESSION_TTL_S, Sessions
 from server.hub import endpoint, revocation
@@ -47,6 +49,15 @@ async def http_error(request: Request, exc: Exception) -> Response:
     await viewer_of(request)
     return render(request, "error.html", {"status": exc.status_code, "message": exc.detail},
                   status_code=exc.status_code)  # fmt: skip
+
+
+def proxy_headers(settings: Settings) -> list[Middleware]:
+    """X-Forwarded-For and -Proto believed only from FORWARDED_ALLOW_IPS (uvicorn itself is run
+    with --no-proxy-headers): by default nobody's, so that no caller, loopback included, can
+    choose the address that sign-in limits and /metrics go by."""
+    if not settings.forwarded_allow_ips:
+        return []
+    return [Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)]
 
 
 class App(Starlette):
@@ -78,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await asyncio.wait([recheck], timeout=CLOSE_TIMEOUT_S)  # as Hub.stop waits
             await hub.stop()
             health.close()
+            sessions.close()
 
     app = App(
         routes=[
@@ -89,6 +101,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/static", StaticFiles(directory=str(web.STATIC)), name="static"),
         ],
         middleware=[
+            Middleware(HostGuard, base_url=settings.base_url),
+            *proxy_headers(settings),
             Middleware(CrossSiteGuard, base_url=settings.base_url),
             Middleware(
                 SessionMiddleware,

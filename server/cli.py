@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from server.embedded_redis import EmbeddedRedis
+from server.embedded_redis import EmbeddedRedis, password_of
 from tasks.settings import ConfigError, Settings
 
 
@@ -113,16 +113,22 @@ def cmd_run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     """Everything for a laptop: Redis (embedded unless REDIS_URL), schema, demo, web, worker."""
     env = dict(environ)
     var = Path(env.get("JOBDECK_VAR", "var")).resolve()
+    # Sessions, the database, the outbox and the secret key are nobody else's: var/ is 0700
+    # and what every process started from here creates is 0600 (0700 for folders).
+    os.umask(0o077)
     var.mkdir(parents=True, exist_ok=True)
+    var.chmod(0o700)
     env["JOBDECK_VAR"] = str(var)
     # The Procfile's commands (uvicorn, dramatiq) live beside this interpreter.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     redis: EmbeddedRedis | None = None
     if not env.get("REDIS_URL"):
-        redis = EmbeddedRedis(var / "redis", port=int(env.get("JOBDECK_REDIS_PORT", "0")) or None)
+        port = int(env.get("JOBDECK_REDIS_PORT", "0")) or None
+        redis = EmbeddedRedis(var / "redis", port, password=password_of(var / "redis"))
         redis.start()
         env["REDIS_URL"] = redis.url
-        print(f"embedded Redis on {redis.url} (data in {redis.folder})", flush=True)
+        print(f"embedded Redis on 127.0.0.1:{redis.port} (password and data in {redis.folder})",
+              flush=True)  # fmt: skip
     try:
         settings = settings_from_env(env)
         # honcho hands its first process PORT=5000 when PORT is unset: say where to listen.

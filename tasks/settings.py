@@ -79,6 +79,9 @@ INTS = {
     "broker_heartbeat_timeout_ms": ("DRAMATIQ_HEARTBEAT_TIMEOUT_MS", 1000),
     "broker_maintenance_chance": ("DRAMATIQ_MAINTENANCE_CHANCE", 0),
     "db_retry_s": ("DB_RETRY_S", 0),
+    "import_max_rows": ("IMPORT_MAX_ROWS", 1),
+    "password_checks_at_once": ("PASSWORD_CHECKS_AT_ONCE", 1),
+    "sockets_per_session": ("SOCKETS_PER_SESSION", 1),
 }
 
 
@@ -105,6 +108,9 @@ class Settings:
     db_retry_s: int = 30
     metrics_token: str = ""
     import_max_rows: int = MAX_ROWS
+    password_checks_at_once: int = 2
+    forwarded_allow_ips: str = ""
+    sockets_per_session: int = 20
 
     @property
     def stalled_after_s(self) -> float:
@@ -159,5 +165,7 @@ class Settings:
             **{name: _int(environ, var, defaults[name], low) for name, (var, low) in INTS.items()},
             mail_from=environ.get("MAIL_FROM", defaults["mail_from"]),
             metrics_token=_metrics_token(environ),
-            import_max_rows=_int(environ, "IMPORT_MAX_ROWS", MAX_ROWS, minimum=1),
+            forwarded_allow_ips=environ.get(
+                "FORWARDED_ALLOW_IPS", defaults["forwarded_allow_ips"]
+            ).strip(),
         )

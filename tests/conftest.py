@@ -29,11 +29,11 @@ def pytest_configure(config: pytest.Config) -> None:
         JOBDECK_ENV="test",
         JOBDECK_VAR=str(_ROOT / "var"),
         SECRET_KEY="test-secret-key-not-for-production",
+        # The site's own origin, where Starlette's TestClient sends every request: the app
+        # answers no other host, and the Origin check trusts only BASE_URL's.
+        BASE_URL="http://testserver",
         PROGRESS_INTERVAL_MS="50",
         HEARTBEAT_INTERVAL_S="1",
-        # The site's own origin, where Starlette's TestClient sends every request: the Origin
-        # check trusts only BASE_URL's (server/auth/cross_site.py).
-        BASE_URL="http://testserver",
     )
     os.environ.pop("SMTP_URL", None)
     import tasks.worker  # noqa: F401  (the actors bind to the broker it sets up)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -137,14 +138,22 @@ async def list_errors(request: Request) -> Response:
     return JSONResponse({"errors": errors, "cursor": page.cursor, "count": job.error_count})
 
 
+# A formula may start a cell, or start after any character a spreadsheet may read as a
+# separator (`;` is the European default, a tab for tab-separated reading), spaces allowed.
+_FORMULA_START = re.compile(r"(^|[,;\t\r\n|])( *)(?=[=+\-@])")
+
+
 def spreadsheet_safe(cell: str) -> str:
-    """Neutralise a cell that a spreadsheet would run as a formula."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
+    """Neutralise whatever a spreadsheet would run as a formula: an apostrophe before every
+    `=`, `+`, `-` or `@` that opens the cell or follows a separator, and before a leading tab
+    or carriage return. The CSV also quotes every cell (`error_rows`)."""
+    cell = _FORMULA_START.sub(r"\1\2'", cell)
+    return "'" + cell if cell[:1] in ("\t", "\r") else cell
 
 
 def error_rows(store: JobStore, job_id: str) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
     writer.writerow(["item", "message", "at"])
     cursor: int | None = 0
     while cursor is not None:

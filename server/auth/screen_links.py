@@ -11,7 +11,9 @@ is enough for a 256-bit random secret. Keys, under the job store's prefix (`jobd
 
 Redeeming a token gives the screen a signed cookie (`jobdeck_screen`, path limited to the
 wallboard) that names the link, never the token; every request and socket looks the link up
-again, so a revoked or expired link stops working at once. Revoking publishes the screen's
+again, so a revoked or expired link stops working at once; so does a link whose creator is no
+longer an active Superadmin (`orphaned`: the wall shows every job, and its maker vouches for
+it only while they could see every job themselves). Revoking publishes the screen's
 session id on the sign-out channel, and the hub closes its sockets with 1008 as it does for a
 person who signs out.
 """
@@ -22,10 +24,14 @@ import hashlib
 import logging
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy.engine import Engine
+
+from tasks.data.users import active_roles
 
 SCREEN_VIEWER_ID = -1  # no user has it: a screen owns no job and watches none
 COOKIE = "jobdeck_screen"
@@ -200,6 +206,19 @@ class ScreenLinks:
         pipe.publish(self.signouts, session_id_of_link(link_id))
         pipe.execute()
         return True
+
+
+def orphaned(engine: Engine, links: Iterable[ScreenLink]) -> set[str]:
+    """The ids of the links whose creator is no longer an active Superadmin (one query)."""
+    links = list(links)
+    if not links:
+        return set()
+    with engine.connect() as conn:
+        roles = active_roles(conn, {link.creator_id for link in links})
+    return {link.id for link in links if roles.get(link.creator_id) != "superadmin"}
+
+
+ORPHANED = "This screen link's creator is no longer a Superadmin. Ask a Superadmin for a new one."
 
 
 def _from_fields(link_id: str, fields: dict[str, str]) -> ScreenLink:

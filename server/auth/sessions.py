@@ -1,4 +1,5 @@
-"""Who is asking: sign-in, server-side sessions, roles, and the limit on failed sign-ins.
+"""Who is asking: sign-in, server-side sessions, roles, and the limit on failed sign-ins
+(per account and address, and per address; at most `password_checks_at_once` checks at once).
 
 The session cookie (signed by Starlette's SessionMiddleware: HttpOnly, SameSite=Lax, Secure
 behind https) carries only a random session id; the session itself lives in Redis, so signing
@@ -7,15 +8,18 @@ out ends it everywhere (a copied cookie stops working) and a deactivated user is
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import redis
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from tasks.data.passwords import verify_password
-from tasks.data.users import User, active_roles, find_user, get_user
+from tasks.data.users import User, active_roles, find_user, get_user, normalize_email
 from tasks.runtime import Runtime
 
 SESSION_TTL_S = 14 * 24 * 3600
@@ -67,36 +71,65 @@ class Sessions:
         self.redis: redis.Redis = runtime.store.redis
         self.prefix = prefix
         self.attempts_per_minute = runtime.settings.login_attempts_per_minute
+        self.password_checks = ThreadPoolExecutor(
+            runtime.settings.password_checks_at_once, thread_name_prefix="password-check"
+        )
 
     def _key(self, *parts: object) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
 
-    def sign_in(self, email: str, password: str, address: str) -> tuple[User, str]:
-        """Check the credentials; a new session id for the user, or SignInRefused."""
+    async def sign_in(self, email: str, password: str, address: str) -> tuple[User, str]:
+        """Check the credentials; a new session id for the user, or SignInRefused.
+
+        Failures are counted per account *and address* and per address, never per account
+        alone: otherwise anyone could lock an account out by failing for it, and its owner
+        could not sign in from anywhere. The password check itself runs in a pool of
+        `password_checks_at_once` threads, so that a burst of sign-ins queues (costing a
+        closure each) instead of holding an Argon2 buffer each at once."""
         email = email.strip()
         if not email or not password:
             raise SignInRefused(400, "Enter your email address and your password.")
         if len(email) > MAX_EMAIL_INPUT or len(password) > MAX_PASSWORD_INPUT:
             raise SignInRefused(400, "That email address or password is too long.")
-        counters = [self._key("signin", "email", email.lower()), self._key("signin", "ip", address)]
-        # Count the attempt before checking it, atomically: checking first would let a burst of
-        # parallel guesses all pass while the count is still low. A success gives it back.
+        counters = [
+            self._key("signin", "pair", normalize_email(email), address),
+            self._key("signin", "ip", address),
+        ]
+        if not await run_in_threadpool(self._count_attempt, counters):
+            raise SignInRefused(429, "Too many failed attempts. Wait a minute and try again.")
+        loop = asyncio.get_running_loop()
+        user = await loop.run_in_executor(self.password_checks, self._check, email, password)
+        if user is None:
+            raise SignInRefused(401, "Wrong email address or password.")
+        await run_in_threadpool(self._give_back, counters)
+        return user, await run_in_threadpool(self.start, user.id)
+
+    def _count_attempt(self, counters: list[str]) -> bool:
+        """Count an attempt before checking it, atomically (checking first would let a burst
+        of parallel guesses all pass while the count is still low); whether it may go on."""
         pipe = self.redis.pipeline()
         for key in counters:
             pipe.incr(key)
             pipe.expire(key, 60, nx=True)
-        if any(count > self.attempts_per_minute for count in pipe.execute()[::2]):
-            raise SignInRefused(429, "Too many failed attempts. Wait a minute and try again.")
+        return all(count <= self.attempts_per_minute for count in pipe.execute()[::2])
+
+    def _check(self, email: str, password: str) -> User | None:
         with self.runtime.engine.connect() as conn:
             user = find_user(conn, email)
         hash_ = user.password_hash if user is not None else None
         if not verify_password(hash_, password) or user is None or not user.is_active:
-            raise SignInRefused(401, "Wrong email address or password.")
+            return None
+        return user
+
+    def _give_back(self, counters: list[str]) -> None:
+        """A success does not count as a failure."""
         pipe = self.redis.pipeline()
         for key in counters:
             pipe.decr(key)
         pipe.execute()
-        return user, self.start(user.id)
+
+    def close(self) -> None:
+        self.password_checks.shutdown(wait=False, cancel_futures=True)
 
     def start(self, user_id: int) -> str:
         """A new session for a user whose credentials were checked; its id."""

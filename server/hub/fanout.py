@@ -19,6 +19,11 @@ later), so a viewer that stopped reading costs bounded memory and never holds up
 (re)connect a socket first receives the current state of every job it may see on its tab
 (snapshots.py). A process that stops closes its sockets with 1012 (service restart), so pages
 reconnect by themselves; a session that signs out has its sockets closed with 1008.
+
+Hostile clients: the page never sends on its socket, so a socket that sends a message is closed
+with 1008; uvicorn refuses a frame over `--ws-max-size` (the Procfile's, 4 KiB) before buffering
+it; a session (or a screen link) gets at most `SOCKETS_PER_SESSION` sockets at once, the next
+handshake closed with 1008.
 """
 
 from __future__ import annotations
@@ -205,7 +210,10 @@ class Hub:
         for job in ended:
             notice: str | None = None
             for user_id in watchers.get(job.id, ()):
-                if user_id in self.by_user:
+                # Only while they may see it: a watcher demoted since asking hears nothing.
+                sockets = self.by_user.get(user_id, ())
+                sees_it = user_id == job.owner.id or any(s.viewer.sees_every_job for s in sockets)
+                if sockets and sees_it:
                     notice = notice or header.render_notice(job)
                     user_items.setdefault(user_id, []).append(((job.id, "notice"), notice))
         return user_items
@@ -283,8 +291,14 @@ class Hub:
     ) -> None:
         """Accept a socket whose viewer the caller has checked, and keep it current until it
         ends (the wallboard's endpoint calls this with its own viewer and flavour)."""
+        session_id, mine = viewer.session_id, self.by_user.get(viewer.id, ())
+        open_now = sum(s.viewer.session_id == session_id for s in mine)
+        if open_now >= self.settings.sockets_per_session:
+            await websocket.close(code=1008, reason="too many sockets for this session")
+            return
         await websocket.accept()
         task = asyncio.current_task()
+        is_talking = False
         writer = writer_of(websocket.scope)
         flavour = flavour or self.page
         sock = Socket(websocket, viewer, tab, shows_list, inserts_new, flavour, writer, task=task)
@@ -292,11 +306,11 @@ class Hub:
         log.info("socket opened", extra={"user_id": viewer.id, "tab": tab})
         try:
             await self._send_snapshot(sock)
-            # Reading (and ignoring) what the client sends notices when it goes away; the hub
-            # ends a socket it gives up on by cancelling this wait (`Socket.end`). No task of
-            # its own: an open socket keeps as little as it can (docs/performance.md).
-            while (await websocket.receive())["type"] != "websocket.disconnect":
-                pass
+            # Reading notices when the client goes away; the hub ends a socket it gives up on
+            # by cancelling this wait (`Socket.end`). No task of its own: an open socket keeps
+            # as little as it can (docs/performance.md). The page never sends: a client that
+            # does is not the page, and is closed rather than read.
+            is_talking = (await websocket.receive())["type"] != "websocket.disconnect"
         except asyncio.CancelledError:
             if not sock.ended or (task is not None and task.uncancel()):
                 raise  # not the hub's doing: the server is stopping
@@ -308,6 +322,11 @@ class Hub:
             if sock.sender is not None:
                 sock.sender.cancel()
             log.info("socket closed", extra={"user_id": viewer.id, "tab": tab})
+        if is_talking:
+            log.info("closing a socket that sent a message", extra={"user_id": viewer.id})
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await websocket.close(code=1008, reason="this socket only listens")
         if sock.too_slow:
             log.info("closing a socket that stopped reading", extra={"user_id": viewer.id})
             with contextlib.suppress(Exception):

@@ -42,7 +42,7 @@ async def login(request: Request) -> Response:
     sessions: Sessions = request.app.state.sessions
     address = request.client.host if request.client else "unknown"
     try:
-        user, session_id = await run_in_threadpool(sessions.sign_in, email, password, address)
+        user, session_id = await sessions.sign_in(email, password, address)
     except SignInRefused as refused:
         log.info("sign-in refused", extra={"address": address, "status": refused.status})
         context = {"next": target, "email": email[:254], "error": refused.message}

@@ -25,10 +25,12 @@ from server.auth.access import NotSignedIn, viewer_of
 from server.auth.screen_links import (
     COOKIE,
     COOKIE_PATH,
+    ORPHANED,
     ScreenLinks,
     ScreenViewer,
     dump_pass,
     load_pass,
+    orphaned,
 )
 from server.auth.sessions import Viewer
 from server.hub.fanout import Hub
@@ -76,6 +78,8 @@ async def wall_viewer(conn: HTTPConnection) -> Viewer | ScreenViewer:
     link = await run_in_threadpool(links_of(conn).get, screen_pass.link_id, now)
     if link is None:
         raise ScreenRefused(refusal(link_expired=screen_pass.expires_at <= now))
+    if await run_in_threadpool(orphaned, runtime_of(conn).engine, [link]):
+        raise ScreenRefused(ORPHANED)
     return ScreenViewer(link)
 
 
@@ -160,6 +164,10 @@ async def redeem(request: Request) -> Response:
     """GET /screen/{token}: the screen gets its cookie and goes to the wall."""
     now = time.time()
     link = await run_in_threadpool(links_of(request).redeem, request.path_params["token"], now)
+    if link is not None:
+        ended = await run_in_threadpool(orphaned, runtime_of(request).engine, [link])
+        if ended:
+            return refused_page(request, ORPHANED)
     if link is None:
         message = (
             "This screen link is not valid: it expired or was revoked. "

@@ -156,8 +156,8 @@ class _Import:
                 None,
                 f"unknown role {shorten(raw.strip())!r}: use user, power_user or superadmin",
             )
-        if role == "superadmin" and not self.is_owner_superadmin:
-            return role, "only a Superadmin may give the role 'superadmin'"
+        if role in ("superadmin", "power_user") and not self.is_owner_superadmin:
+            return role, f"only a Superadmin may give the role {role!r}"
         return role, ""
 
     def _courses(self, raw: str) -> tuple[list[int], str]:
@@ -225,6 +225,14 @@ class _Import:
                 self.ctx.error(
                     f"line {row.line}",
                     f"{shorten(row.email)!r} is a superadmin: only a Superadmin may update it",
+                )
+                continue
+            is_role_change = row.role not in (None, role)
+            if role == "power_user" and is_role_change and not self.is_owner_superadmin:
+                self.ctx.error(
+                    f"line {row.line}",
+                    f"{shorten(row.email)!r} is a power_user: only a Superadmin may change the"
+                    " role of someone who can run jobs",
                 )
                 continue
             updates.append({"uid": user_id, "new_name": row.name, "new_role": row.role or role})

@@ -10,6 +10,7 @@ import dramatiq
 from tasks.broker import worker_runtime
 from tasks.data.users import get_user
 from tasks.jobs.notify import MAIL_ACTOR, MAIL_QUEUE
+from tasks.jobs.standing import may_see
 from tasks.jobs.store import UnknownJob
 from tasks.mail import build_job_mail, send_mail
 
@@ -35,7 +36,8 @@ def send_job_mail(job_id: str, user_id: int) -> None:
         return
     with runtime.engine.connect() as conn:
         user = get_user(conn, user_id)
-    if user is None or not user.is_active:
+    if user is None or not may_see(user, job):  # demoted since asking: no longer told
+        log.info("user %s may no longer see job %s; no email", user_id, job_id)
         return
     message = build_job_mail(job, user.email, user.name, settings.base_url, settings.mail_from)
     send_mail(message, settings.smtp_url, settings.outbox_dir)

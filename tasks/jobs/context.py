@@ -62,6 +62,7 @@ class JobContext:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._beat: threading.Thread | None = None
+        self.before_batch: Callable[[], None] | None = None  # the owner's standing (middleware)
 
     @property
     def id(self) -> str:
@@ -104,6 +105,8 @@ class JobContext:
 
     def save(self) -> None:
         """Write the errors recorded so far: call it before committing the items they concern."""
+        if self.before_batch is not None:
+            self.before_batch()
         with self._lock:
             if self._errors:
                 self._flush()

@@ -7,7 +7,9 @@ back, rescue.py) resumes; an aborting one is confirmed aborted without running. 
 then finds its `JobContext` with `current_job()`. After it: completed, aborted or failed with
 the exception's message, and the end-of-job emails are queued once, unless the run lost its
 job to another run (`RunLost`): then it writes nothing. A massive action is never retried by
-Dramatiq: its actor has `max_retries=0`.
+Dramatiq: its actor has `max_retries=0`. A job whose owner may no longer run it fails saying
+why, when it starts or resumes and, through `JobContext.before_batch`, before each batch
+(tasks/jobs/standing.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tasks.jobs.model import Event, InvalidTransition, Job, Status
 from tasks.jobs.notify import queue_job_mails
 from tasks.jobs.reaper import Reaper
 from tasks.jobs.rescue import dead_after_s
+from tasks.jobs.standing import OwnerLostStanding, check_owner
 from tasks.jobs.store import RunLost, UnknownJob
 from tasks.runtime import Runtime
 
@@ -153,6 +156,12 @@ class JobMiddleware(Middleware):
         ctx = JobContext(
             store, job, settings.progress_interval_ms, settings.heartbeat_interval_s, run=run
         )
+        try:
+            check_owner(self.runtime.engine, job)
+        except OwnerLostStanding as lost:
+            self.end(job, Event.FAIL, run=run, message=str(lost))
+            raise SkipMessage(job_id) from None
+        ctx.before_batch = lambda: check_owner(self.runtime.engine, job)  # fails the job if not
         ctx.start_heartbeat()
         _local.job = ctx
 

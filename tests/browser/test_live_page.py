@@ -300,7 +300,9 @@ def test_power_users_job_is_seen_by_both_superadmins_on_view_all(
     for superadmin in (sue, sam):
         open_jobs(superadmin, live_server)
     pat = viewer(live_server, PAT)
-    launch(pat, live_server, "pat-team.csv", users_csv(SMALL, ""))
+    # A Power User's file gives nobody the role power_user: only a Superadmin may.
+    pats_file = users_csv(SMALL, "").replace(b",power_user,", b",user,")
+    launch(pat, live_server, "pat-team.csv", pats_file)
 
     description = described("pat-team.csv", SMALL)
     for superadmin in (sue, sam):

@@ -11,6 +11,7 @@ show about a dead worker holds as a user runs it.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -162,6 +163,15 @@ class PrivatePostgres:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
 
+def procfile_web_command(port: int) -> list[str]:
+    """The Procfile's `web:` command, word for word, on 127.0.0.1:`port`."""
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    line = next(line for line in lines if line.startswith("web:"))
+    command = line.removeprefix("web:").replace("${HOST:-127.0.0.1}", "127.0.0.1")
+    args = shlex.split(command.replace("${PORT:-8000}", str(port)))
+    return [str(BIN / args[0]), *args[1:]]
+
+
 class WebProcess:
     """The web process as the Procfile runs it: uvicorn in a process of its own (so that its
     memory can be read from /proc), on a free loopback port; `env` overrides the session's."""
@@ -174,9 +184,7 @@ class WebProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 30) -> WebProcess:
-        args = [str(BIN / "uvicorn"), "server.app:create_app", "--factory"]
-        args += ["--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
-        args += ["--ws", "server.hub.protocol:HubProtocol", "--ws-per-message-deflate", "false"]
+        args = procfile_web_command(self.port)
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 args, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True

@@ -12,6 +12,7 @@ import pytest
 
 from tasks.actors.import_users import BATCH_ROWS
 from tasks.data.db import create_schema
+from tasks.data.users import add_user
 from tasks.jobs.model import Job, Person, Status
 from tasks.jobs.store import JobStore
 from tasks.launch import launch_import
@@ -37,6 +38,8 @@ def pg_runtime(postgres: PrivatePostgres, settings: Settings) -> Iterator[Runtim
     runtime = Runtime(dataclasses.replace(settings, database_url=postgres.url))
     create_schema(runtime.engine)
     add_demo_courses(runtime.engine)
+    with runtime.engine.begin() as conn:  # the worker checks that the owner may run the job
+        assert add_user(conn, "root@example.com", OWNER.name, "superadmin").id == OWNER.id
     yield runtime
     runtime.engine.dispose()
 

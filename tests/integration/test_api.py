@@ -222,6 +222,16 @@ def test_errors_csv_neutralises_formulas(client, headers, people, store):  # typ
     assert [r[0] for r in rows[1:]] == ["'=cmd()", "'+1", "'-2", "'@SUM(A1)", "ok@x"]
 
 
+def test_errors_csv_quotes_cells_and_neutralises_formulas_in_one(client, headers, people, store):  # type: ignore[no-untyped-def]
+    job = with_errors(store, people["power"], ["x;=cmd|' /c calc'!a0;y", "a\t+1"])
+    response = client.get(f"/api/jobs/{job.id}/errors.csv", headers=headers["power"])
+    lines = response.text.splitlines()
+    assert all(line.startswith('"') and line.endswith('"') for line in lines), lines
+    for separator in ";\t":  # as a spreadsheet reads it with another separator
+        for row in csv.reader(io.StringIO(response.text), delimiter=separator, quotechar="\0"):
+            assert not any(cell.strip('" ').startswith(("=", "+", "-", "@")) for cell in row)
+
+
 # --- launching an import -------------------------------------------------------------------
 
 STAFF = b"email,name\nann@example.com,Ann\nbob@example.com,Bob\ncat@example.com,Cat\n"

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis as redis_client
 import sqlalchemy as sa
 
 from server.cli import main
+from server.embedded_redis import free_port
 from tasks.data.db import connect, courses, users
 from tasks.data.passwords import verify_password
 
@@ -270,8 +272,9 @@ class Running:
     def __init__(self, tmp_path: Path, host: str, start: bool = True, **env: str) -> None:
         unset = ("PORT", "REDIS_URL", "BASE_URL")
         self.env = {k: v for k, v in os.environ.items() if k not in unset}
-        self.env.update(HOST=host, JOBDECK_VAR=str(tmp_path / "var"),
-                        DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}", **env)  # fmt: skip
+        database = f"sqlite:///{tmp_path / 'run.sqlite3'}"
+        self.env.update({"HOST": host, "JOBDECK_VAR": str(tmp_path / "var"),
+                         "DATABASE_URL": database, **env})  # fmt: skip
         self.tmp_path, self.base_url = tmp_path, f"http://{host}:8000"
         self.jobdeck = Path(sys.executable).parent / "jobdeck"
         self.output = ""
@@ -311,10 +314,25 @@ class Running:
 
 
 @pytest.mark.slow
-def test_run_brings_everything_up_where_it_says_and_sigterm_stops_it(tmp_path: Path) -> None:
-    run = Running(tmp_path, "127.0.0.2")
+def test_run_brings_everything_up_privately_where_it_says_and_sigterm_stops_it(
+    tmp_path: Path,
+) -> None:
+    """Web, worker and an embedded Redis answer on the default port, var/ and everything in it
+    are the user's alone, and the Redis refuses a client without its password; SIGTERM stops
+    them all."""
+    var, redis_port = tmp_path / "var", free_port()
+    run = Running(tmp_path, "127.0.0.2", JOBDECK_REDIS_PORT=str(redis_port),
+                  DATABASE_URL=f"sqlite:///{var / 'jobdeck.sqlite3'}")  # fmt: skip
     try:
         run.wait_ready()
+        assert var.stat().st_mode & 0o777 == 0o700
+        shared = [p for p in var.rglob("*") if p.stat().st_mode & 0o077]
+        assert shared == [], f"readable by others: {shared}"
+        assert (var / "jobdeck.sqlite3").exists() and (var / "redis" / "password").exists()
+        stranger = redis_client.Redis(port=redis_port)
+        with pytest.raises(redis_client.AuthenticationError):
+            stranger.set("jobdeck:session:forged", 1)
+        stranger.close()
         run.process.send_signal(signal.SIGTERM)
         assert run.process.wait(timeout=30) in (0, 128 + signal.SIGTERM)  # stopped, not killed
     finally:

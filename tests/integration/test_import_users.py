@@ -119,7 +119,7 @@ def test_import_of_a_demo_file_counts_exactly(
     runtime: Runtime,
     store: JobStore,
     engine: Engine,
-    power_user: Person,
+    superadmin: Person,
     drain: Callable[[], None],
 ) -> None:
     from tasks.data.courses import add_course
@@ -129,7 +129,8 @@ def test_import_of_a_demo_file_counts_exactly(
         for code, title in COURSES:
             add_course(conn, code, title)
     data = "".join(demo_csv(3000, 120, seed=5)).encode()
-    job = launch_import(runtime, power_user, "power_user", "demo.csv", [data])
+    # A Superadmin's import: the demo file gives some rows power_user, which only they may.
+    job = launch_import(runtime, superadmin, "superadmin", "demo.csv", [data])
 
     drain()
 
@@ -272,13 +273,49 @@ def test_power_user_may_not_create_or_update_a_superadmin(
     assert errors_of(store, job.id) == [
         ("line 2", "only a Superadmin may give the role 'superadmin'"),
         ("line 3", "'root@example.com' is a superadmin: only a Superadmin may update it"),
+        ("line 4", "only a Superadmin may give the role 'power_user'"),
     ]
     with engine.connect() as conn:
         root = find_user(conn, "root@example.com")
-        helper = find_user(conn, "helper@example.org")
     assert root is not None and root.name == "Rosa Root"
-    assert helper is not None and helper.role == "power_user"
     assert "new-boss@example.org" not in emails(engine)
+    assert "helper@example.org" not in emails(engine)
+
+
+def test_power_user_may_not_change_the_role_of_another_admin_nor_make_one(
+    runtime: Runtime,
+    store: JobStore,
+    engine: Engine,
+    power_user: Person,
+    drain: Callable[[], None],
+) -> None:
+    with engine.begin() as conn:
+        add_user(conn, "peer@example.org", "Pia Peer", "power_user")
+        add_user(conn, "plain@example.org", "Paul Plain", "user")
+        add_user(conn, "other@example.org", "Otto Other", "power_user")
+    data = (
+        b"email,name,role\n"
+        b"peer@example.org,Pia Demoted,user\n"
+        b"plain@example.org,Paul Promoted,power_user\n"
+        b"other@example.org,Otto Renamed,\n"
+    )
+    job = launch_import(runtime, power_user, "power_user", "a.csv", [data], on_existing="update")
+
+    drain()
+
+    assert store.get(job.id).status is Status.COMPLETED
+    assert errors_of(store, job.id) == [
+        ("line 2", "'peer@example.org' is a power_user: only a Superadmin may change the role"
+                   " of someone who can run jobs"),
+        ("line 3", "only a Superadmin may give the role 'power_user'"),
+    ]  # fmt: skip
+    with engine.connect() as conn:
+        peer, plain = find_user(conn, "peer@example.org"), find_user(conn, "plain@example.org")
+    assert peer is not None and (peer.name, peer.role) == ("Pia Peer", "power_user")
+    assert plain is not None and (plain.name, plain.role) == ("Paul Plain", "user")
+    with engine.connect() as conn:
+        other = find_user(conn, "other@example.org")
+    assert other is not None and (other.name, other.role) == ("Otto Renamed", "power_user")
 
 
 def test_bad_upload_leaves_nothing_behind(

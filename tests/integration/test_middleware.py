@@ -19,11 +19,13 @@ from typing import Any
 
 import dramatiq
 import pytest
+import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from server.embedded_redis import free_port
 from tasks.actors.send_job_mail import send_job_mail
+from tasks.data.db import users
 from tasks.data.users import add_user
 from tasks.jobs.events import JobChanged, decode
 from tasks.jobs.middleware import NoJob, current_job
@@ -62,6 +64,14 @@ def probe_job(job_id: str) -> None:
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _ada_may_run_jobs(engine: Any) -> None:
+    """The jobs here are Ada's: the worker asks the database that she may still run them."""
+    with engine.begin() as conn:
+        ada = {"id": ADA.id, "email": "ada@example.com", "name": ADA.name, "role": "superadmin"}
+        conn.execute(sa.insert(users).values(**ada, is_active=True, created_at=0.0))
 
 
 def launch(store: JobStore, owner: Person = ADA, **params: object) -> Job:
@@ -330,7 +340,8 @@ def add_watchers(runtime: Any, store: JobStore, job: Job, count: int) -> list[in
     ids = []
     with runtime.engine.begin() as conn:
         for n in range(count):
-            user = add_user(conn, f"watcher{n}@example.org", f"Watcher {n}", "power_user")
+            # Superadmins: only those who may see another's job are told when it ends.
+            user = add_user(conn, f"watcher{n}@example.org", f"Watcher {n}", "superadmin")
             ids.append(user.id)
     for user_id in ids:
         store.add_watcher(job.id, user_id)

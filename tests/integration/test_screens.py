@@ -389,3 +389,31 @@ def test_screen_tokens_stay_out_of_the_access_log(app, caplog) -> None:  # type:
         )
     [line] = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
     assert token not in line and '"GET /screen/… HTTP/1.1" 303' in line
+
+
+@pytest.mark.parametrize(
+    "change", [{"is_active": False}, {"role": "power_user"}], ids=["deactivated", "demoted"]
+)
+def test_a_link_ends_when_its_creator_is_no_longer_a_superadmin(  # type: ignore[no-untyped-def]
+    app, client, headers, people, engine, change
+):
+    from tasks.data.users import update_user
+
+    unused_token = create_link(client, headers, "Spare screen")
+    screen = redeem(client, create_link(client, headers))
+    with client.websocket_connect(WALL_WS, headers=screen) as ws:
+        deadline = time.monotonic() + 5
+        while not app.state.hub.sockets and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with engine.begin() as conn:
+            update_user(conn, people["super"].id, **change)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            while True:
+                ws.receive_text()
+    assert closed.value.code == 1008
+    assert "no longer a Superadmin" in closed.value.reason
+    refused = client.get(WALL, headers=screen)
+    assert refused.status_code == 403 and "no longer a Superadmin" in refused.text
+    client.cookies.clear()
+    refused = client.get(f"/screen/{unused_token}", follow_redirects=False)
+    assert refused.status_code == 403 and "no longer a Superadmin" in refused.text

@@ -6,10 +6,10 @@ same-origin request carries `Origin: http://testserver`; unsafe requests here se
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -113,14 +113,11 @@ def test_sign_in_sets_an_httponly_samesite_lax_cookie(client: TestClient, engine
 
 def test_cookie_is_secure_when_base_url_is_https(settings: Settings, engine: Engine) -> None:
     add(engine, "ada@example.com", "superadmin")
-    site = "https://jobs.example.com"
+    site = "https://jobs.example.com"  # the app answers only to its own host
     https = dataclasses.replace(settings, base_url=site)
     with TestClient(create_app(https), base_url=site, follow_redirects=False) as client:
-        response = client.post(
-            "/login",
-            data={"email": "ada@example.com", "password": PASSWORD},
-            headers={"origin": site},
-        )
+        data = {"email": "ada@example.com", "password": PASSWORD}
+        response = client.post("/login", data=data, headers={"Origin": site})
     assert response.status_code == 303
     attributes = cookie_attributes(session_cookie(response))
     assert {"secure", "httponly", "samesite"} <= attributes
@@ -251,17 +248,68 @@ def test_parallel_guesses_cannot_outrun_the_limit(runtime: Runtime, engine: Engi
     add(engine, "ada@example.com", "superadmin")
     sessions = Sessions(runtime)
 
-    def guess(n: int) -> int:
+    async def guess(n: int) -> int:
         try:
-            sessions.sign_in("ada@example.com", f"wrong-{n}", f"10.0.0.{n}")
+            await sessions.sign_in("ada@example.com", f"wrong-{n}", "10.0.0.1")
         except SignInRefused as refused:
             return refused.status
         return 200
 
-    with ThreadPoolExecutor(max_workers=40) as pool:
-        statuses = list(pool.map(guess, range(40)))
+    async def guesses() -> list[int]:
+        return await asyncio.gather(*(guess(n) for n in range(40)))
+
+    statuses = asyncio.run(guesses())
+    sessions.close()
     assert statuses.count(401) == 10
     assert statuses.count(429) == 30
+
+
+def test_failures_from_other_addresses_do_not_lock_the_owner_out(
+    runtime: Runtime, engine: Engine
+) -> None:
+    add(engine, "admin@example.com", "superadmin")
+    sessions = Sessions(runtime)
+
+    async def attack_then_sign_in() -> list[int]:
+        statuses = []
+        for n in range(30):  # case and spaces fold to the same account
+            try:
+                await sessions.sign_in("ADMIN@example.com ", "wrong", f"10.0.{n // 3}.1")
+            except SignInRefused as refused:
+                statuses.append(refused.status)
+        user, _ = await sessions.sign_in("admin@example.com", PASSWORD, "192.0.2.7")
+        assert user.email == "admin@example.com"
+        return statuses
+
+    assert asyncio.run(attack_then_sign_in()) == [401] * 30
+    sessions.close()
+
+
+def test_x_forwarded_for_is_not_believed_by_default(client: TestClient, engine: Engine) -> None:
+    add(engine, "ada@example.com", "superadmin")
+    for n in range(10):
+        forwarded = {**SAME_ORIGIN, "X-Forwarded-For": f"10.0.0.{n}"}
+        data = {"email": f"guess{n}@example.com", "password": "x"}
+        assert client.post("/login", data=data, headers=forwarded).status_code == 401
+    forwarded = {**SAME_ORIGIN, "X-Forwarded-For": "10.9.9.9"}
+    data = {"email": "ada@example.com", "password": PASSWORD}
+    assert client.post("/login", data=data, headers=forwarded).status_code == 429
+
+
+def test_x_forwarded_for_is_believed_from_forwarded_allow_ips(
+    settings: Settings, engine: Engine
+) -> None:
+    # TestClient's peer is "testclient": trusting it stands for a proxy in FORWARDED_ALLOW_IPS.
+    trusting = dataclasses.replace(settings, forwarded_allow_ips="testclient")
+    add(engine, "ada@example.com", "superadmin")
+    with TestClient(create_app(trusting), base_url=SITE, follow_redirects=False) as client:
+        for n in range(10):
+            forwarded = {**SAME_ORIGIN, "X-Forwarded-For": "10.0.0.1"}
+            data = {"email": f"guess{n}@example.com", "password": "x"}
+            assert client.post("/login", data=data, headers=forwarded).status_code == 401
+        forwarded = {**SAME_ORIGIN, "X-Forwarded-For": "10.9.9.9"}
+        data = {"email": "ada@example.com", "password": PASSWORD}
+        assert client.post("/login", data=data, headers=forwarded).status_code == 303
 
 
 def test_successful_sign_ins_do_not_count_as_failures(client: TestClient, engine: Engine) -> None:

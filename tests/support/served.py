@@ -70,6 +70,8 @@ class ServedApp:
             app,
             ws=self.ws,
             ws_per_message_deflate=False,
+            ws_max_size=4096,  # as the Procfile
+            proxy_headers=False,  # as the Procfile: the app decides whom to believe
             log_level="warning",
             timeout_graceful_shutdown=5,
         )

@@ -213,6 +213,20 @@ def test_a_spreadsheet_cell_never_starts_a_formula(value: str) -> None:
     assert spreadsheet_safe(value)[:1] not in ("=", "+", "-", "@", "\t", "\r")
 
 
+@FAST
+@given(st.text(alphabet=st.sampled_from("x =+-@;,|\t\r\n'"), max_size=30))
+@example("x;=cmd|' /c calc'!a0;y")
+@example("x\t=cmd|' /c calc'!a0")
+@example("x, @SUM(A1)")
+def test_no_piece_of_a_spreadsheet_cell_starts_a_formula_whatever_the_separator(
+    value: str,
+) -> None:
+    safe = spreadsheet_safe(value)
+    for separator in ",;\t\r\n|":
+        for piece in safe.split(separator):
+            assert piece.lstrip(" ")[:1] not in ("=", "+", "-", "@"), (separator, safe)
+
+
 # -- the end-of-job email -------------------------------------------------------------------
 
 
