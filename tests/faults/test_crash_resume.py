@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from tasks.data.db import create_schema
+from tasks.data.users import add_user
 from tasks.jobs.model import Job, Person, Status
 from tasks.jobs.store import JobStore
 from tasks.launch import launch_import
@@ -43,11 +44,16 @@ def test_worker_killed_mid_import_resumes_without_loss_or_repeat(
 
 
 @pytest.fixture
-def pg_runtime(postgres: PrivatePostgres, settings: Settings) -> Iterator[Runtime]:
-    """A runtime on the private PostgreSQL (and the tests' Redis), with the demo courses."""
+def pg_runtime(
+    postgres: PrivatePostgres, settings: Settings, superadmin: Person
+) -> Iterator[Runtime]:
+    """A runtime on the private PostgreSQL (and the tests' Redis), with the demo courses and
+    the Superadmin who launches the import (the worker checks that the owner may run it)."""
     runtime = Runtime(dataclasses.replace(settings, database_url=postgres.url))
     create_schema(runtime.engine)
     add_demo_courses(runtime.engine)
+    with runtime.engine.begin() as conn:
+        assert add_user(conn, "root@example.com", superadmin.name, "superadmin").id == superadmin.id
     yield runtime
     runtime.engine.dispose()
 
