@@ -202,7 +202,8 @@ class Clients:
 def publisher_main(args: argparse.Namespace) -> None:
     from tasks.jobs.context import JobContext
     from tasks.jobs.model import Event, Job, Person
-    from tasks.jobs.store import JobStore, new_job_id
+    from tasks.jobs.records import new_job_id
+    from tasks.jobs.store import JobStore
 
     store = JobStore.from_url(args.redis_url, retention_s=3600)
     published: dict[tuple[str, int], float] = {}
@@ -407,7 +408,8 @@ def run_polling(args: argparse.Namespace, web: WebProcess, redis_url: str, cooki
     import httpx
 
     from tasks.jobs.model import Event, Job, Person
-    from tasks.jobs.store import JobStore, new_job_id
+    from tasks.jobs.records import new_job_id
+    from tasks.jobs.store import JobStore
 
     store = JobStore.from_url(redis_url, retention_s=3600)
     ended = args.jobs  # the run's jobs, all completed by now

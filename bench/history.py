@@ -40,8 +40,9 @@ def fill(redis_url: str, finished: int, errors: int, running: int) -> None:
     import redis
 
     from tasks.jobs.model import Job, Person, Status, to_fields
+    from tasks.jobs.records import JobError, new_job_id
     from tasks.jobs.search import text_of
-    from tasks.jobs.store import JobError, JobStore, new_job_id
+    from tasks.jobs.store import JobStore
 
     store = JobStore.from_url(redis_url, retention_s=30 * 86400)
     client = redis.Redis.from_url(redis_url)
@@ -61,7 +62,7 @@ def fill(redis_url: str, finished: int, errors: int, running: int) -> None:
         pipe.zadd(store.key("jobs"), {job.id: created})
         pipe.zadd(store.key("jobs", "owner", job.owner.id), {job.id: created})
         pipe.zadd(store.key("jobs", "status", job.status.value), {job.id: created})
-        store.index_words(pipe, job.id, created, text_of(job.description, job.owner.name))
+        store.words.index(pipe, job.id, created, text_of(job.description, job.owner.name))
         expires = job.expires_at(store.retention_s)
         pipe.zadd(store.key("jobs", "expiry"), {f"{job.id}:{job.owner.id}": expires})
         if per_job:

@@ -166,7 +166,7 @@ def run_enrollment_once(engine: Engine, store: JobStore, data: bytes, pairs: int
     from tasks.data.courses import count_enrollments
     from tasks.jobs.context import JobContext
     from tasks.jobs.model import Event, Job, Person
-    from tasks.jobs.store import new_job_id
+    from tasks.jobs.records import new_job_id
     from tasks.uploads import save_upload
 
     params = {"rows": pairs, "owner_role": "superadmin"}
@@ -289,7 +289,7 @@ def run_once(engine: Engine, store: JobStore, data: bytes, rows: int, is_reporti
     from tasks.data.users import count_users
     from tasks.jobs.context import JobContext
     from tasks.jobs.model import Event, Job, Person
-    from tasks.jobs.store import new_job_id
+    from tasks.jobs.records import new_job_id
     from tasks.uploads import save_upload
 
     class SilentContext(JobContext):

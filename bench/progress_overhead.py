@@ -47,7 +47,8 @@ def main(items: int, calls: int, rounds: int) -> None:
     from server.embedded_redis import EmbeddedRedis
     from tasks.jobs.context import JobContext
     from tasks.jobs.model import Event, Job, Person
-    from tasks.jobs.store import JobStore, new_job_id
+    from tasks.jobs.records import new_job_id
+    from tasks.jobs.store import JobStore
 
     print(f"progress_overhead: load average {load_average()}")
     root = Path(tempfile.mkdtemp(prefix="jobdeck-progress-"))

@@ -19,7 +19,8 @@ from server.auth.sessions import Viewer
 from server.inputs import Upload, UploadRefused
 from tasks.jobs.model import Event, InvalidTransition, Job, Person, Status
 from tasks.jobs.notify import queue_job_mail, queue_job_mails
-from tasks.jobs.store import AuditEntry, JobStore, UnknownJob, is_job_id
+from tasks.jobs.records import AuditEntry, UnknownJob, is_job_id
+from tasks.jobs.store import JobStore
 from tasks.launch import launch_enrollment, launch_import
 from tasks.runtime import Runtime
 from tasks.uploads import delete_checkpoint, delete_upload

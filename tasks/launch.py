@@ -25,7 +25,7 @@ from tasks.csv_input import (
 )
 from tasks.jobs.middleware import JOBS_QUEUE
 from tasks.jobs.model import Job, Person
-from tasks.jobs.store import AuditEntry, new_job_id
+from tasks.jobs.records import AuditEntry, new_job_id
 from tasks.runtime import Runtime
 from tasks.uploads import delete_upload, save_upload
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from tasks.data.db import checkpoints, uploads
 from tasks.data.retry import Backoff, retry_transient
-from tasks.jobs.store import RunLost
+from tasks.jobs.records import RunLost
 
 CHUNK_BYTES = 1024 * 1024
 

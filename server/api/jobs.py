@@ -41,7 +41,8 @@ from server.inputs import (
 )
 from server.views.templates import iso as render_iso
 from tasks.jobs.model import Job, Status
-from tasks.jobs.store import AuditEntry, JobStore
+from tasks.jobs.records import AuditEntry
+from tasks.jobs.store import JobStore
 from tasks.runtime import Runtime
 
 CURSOR_DESCRIPTION = "The cursor the previous page gave; absent for the first page."

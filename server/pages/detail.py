@@ -25,7 +25,8 @@ from server.inputs import parse_error_cursor
 from server.views.jobs import context_of
 from server.views.templates import render
 from tasks.jobs.model import Job
-from tasks.jobs.store import JobError, JobStore, Page
+from tasks.jobs.records import JobError, Page
+from tasks.jobs.store import JobStore
 
 MAX_QUERY = 200
 

@@ -10,8 +10,8 @@ import dramatiq
 from tasks.broker import worker_runtime
 from tasks.data.users import get_user
 from tasks.jobs.notify import MAIL_ACTOR, MAIL_QUEUE
+from tasks.jobs.records import UnknownJob
 from tasks.jobs.standing import may_see
-from tasks.jobs.store import UnknownJob
 from tasks.mail import build_job_mail, send_mail
 
 log = logging.getLogger(__name__)

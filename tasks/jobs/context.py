@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable
 
 from tasks.jobs.model import Job, Status
-from tasks.jobs.store import JobError, JobStore, RunLost
+from tasks.jobs.records import JobError, RunLost
+from tasks.jobs.store import JobStore
 from tasks.jobs.throttle import Throttle
 
 log = logging.getLogger(__name__)

@@ -29,9 +29,9 @@ from tasks.jobs.context import AbortRequested, JobContext
 from tasks.jobs.model import Event, InvalidTransition, Job, Status
 from tasks.jobs.notify import queue_job_mails
 from tasks.jobs.reaper import Reaper
+from tasks.jobs.records import RunLost, UnknownJob
 from tasks.jobs.rescue import dead_after_s
 from tasks.jobs.standing import OwnerLostStanding, check_owner
-from tasks.jobs.store import RunLost, UnknownJob
 from tasks.runtime import Runtime
 
 log = logging.getLogger(__name__)

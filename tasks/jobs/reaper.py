@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from tasks.data.db import checkpoints, uploads
 from tasks.jobs.beacon import WorkerBeacon
 from tasks.jobs.model import Event, InvalidTransition, Job, Status
+from tasks.jobs.records import UnknownJob
 from tasks.jobs.rescue import dead_after_s, rescue_dead_workers
-from tasks.jobs.store import UnknownJob
 from tasks.runtime import Runtime
 
 if TYPE_CHECKING:

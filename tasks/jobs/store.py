@@ -1,5 +1,10 @@
 """Jobs on Redis: records, indexes, the error ledger, notify wishes, and events.
 
+`JobStore` is this module's records, transitions, progress and removal, with its parts in
+modules of their own: listings.py (lists and status indexes), beside.py (the error ledger,
+notify wishes and mails, the audit), word_index.py (history search), records.py (what it hands
+out besides jobs); its Lua scripts are files under lua/, each saying what its KEYS and ARGV are.
+
 Keys, all under one prefix (`jobdeck:` by default):
 
     job:{id}              hash: the job record (`model.to_fields`), plus `mail_queued`, and
@@ -46,220 +51,53 @@ claimed the job, so that a worker that was only paused cannot write after it los
 
 from __future__ import annotations
 
-import hashlib
-import json
-import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar, cast
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any, cast
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from tasks.jobs import events
+from tasks.jobs.beside import ADD_BESIDE, AUDIT, AUDIT_KEPT, CLAIM_MAIL, Beside
+from tasks.jobs.listings import ACTIVE, Listings
+from tasks.jobs.lua import lua
 from tasks.jobs.model import (
     FINAL,
     Event,
     InvalidTransition,
     Job,
-    Person,
     Status,
     apply,
     from_fields,
     to_fields,
 )
-from tasks.jobs.search import Lookup, lookup, text_of, words_of
+from tasks.jobs.records import (
+    AuditEntry,
+    JobError,
+    Page,
+    RunLost,
+    UnknownJob,
+)
+from tasks.jobs.search import text_of, words_of
+from tasks.jobs.word_index import WordIndex
 
-# KEYS: job hash, errors zset, channel, events counter
-# ARGV: n field pairs, the publish time, the run's token, field, value, ..., then score, member
-# pairs for the ledger. Writes nothing and returns 'lost' if the token (when not empty) is no
-# longer the job's run.
-FLUSH = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local run = redis.call('HGET', KEYS[1], 'run')
-if run and ARGV[3] ~= '' and run ~= ARGV[3] then return 'lost' end
-local n = tonumber(ARGV[1])
-local i = 4
-for _ = 1, n do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-while i <= #ARGV do
-  redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-redis.call('HSET', KEYS[1], 'error_count', redis.call('ZCARD', KEYS[2]))
-redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local flat = redis.call('HGETALL', KEYS[1])
-local job = {}
-for j = 1, #flat, 2 do job[flat[j]] = flat[j + 1] end
-job['mail_queued'] = nil
-job['runner'] = nil
-job['run'] = nil
-local event = {v = 1, type = 'job', job = job, at = tonumber(ARGV[2])}
-redis.call('PUBLISH', KEYS[3], cjson.encode(event))
-redis.call('INCR', KEYS[4])
-return job['status']
-"""
-
-# KEYS: job hash, a set beside it; ARGV: member. The set expires with the job, if it does.
-# Returns 0 if the job is gone, 1 if the member was there already, 2 if it is new.
-ADD_BESIDE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local added = redis.call('SADD', KEYS[2], ARGV[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
-return 1 + added
-"""
-
-# KEYS: job hash, its audit list; ARGV: entry, how many to keep. The list expires with the job,
-# if it does.
-AUDIT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[2]), -1)
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
-return 1
-"""
-
-# KEYS: job hash; the claim is taken only on a job that still exists
-CLAIM_MAIL = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-return redis.call('HSETNX', KEYS[1], 'mail_queued', '1')
-"""
-
-# KEYS: job hash, errors zset; ARGV: position, the run's token
-REWIND = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local run = redis.call('HGET', KEYS[1], 'run')
-if run and ARGV[2] ~= '' and run ~= ARGV[2] then return 'lost' end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[1], '+inf')
-redis.call('HSET', KEYS[1], 'error_count', redis.call('ZCARD', KEYS[2]),
-           'done', ARGV[1], 'checkpoint', ARGV[1])
-return true
-"""
-
-# KEYS: job hash, workers zset; ARGV: this worker, the new run's token, the oldest beat that
-# counts as alive. 'ok' once the job is this run's; 'held' while another live worker holds it.
-CLAIM = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'gone' end
-local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'completed' or status == 'failed' or status == 'aborted' then return 'ended' end
-local holder = redis.call('HGET', KEYS[1], 'runner')
-if holder then
-  local beat = redis.call('ZSCORE', KEYS[2], holder)
-  if beat and tonumber(beat) >= tonumber(ARGV[3]) then return 'held' end
-end
-redis.call('HSET', KEYS[1], 'runner', ARGV[1], 'run', ARGV[2])
-return 'ok'
-"""
+FLUSH = lua("flush")
 
 
-# KEYS: the vocabulary, the reversed one, then the job's word sets; ARGV: job id, its words (in
-# the same order), then the same words reversed. A word no job has any more leaves both.
-REMOVE_WORDS = """
-local n = #KEYS - 2
-for i = 1, n do
-  redis.call('ZREM', KEYS[i + 2], ARGV[1])
-  if redis.call('EXISTS', KEYS[i + 2]) == 0 then
-    redis.call('ZREM', KEYS[1], ARGV[i + 1])
-    redis.call('ZREM', KEYS[2], ARGV[i + 1 + n])
-  end
-end
-return true
-"""
+REWIND = lua("rewind")
+
+CLAIM = lua("claim")
 
 
-T = TypeVar("T")
-ACTIVE = frozenset(Status) - FINAL
-
-AUDIT_KEPT = 1000  # the last entries of a job's audit
-SEARCH_TTL_S = 60
-# A search whose candidate words number more than this, or hold more jobs than SEARCH_UNION,
-# reads the jobs newest first instead (such a needle matches many of them anyway).
-SEARCH_WORDS = 5000
-SEARCH_UNION = 20_000
 RIDE_OUT_S = 20  # how long a command waits for a restarting Redis (see `JobStore.from_url`)
 # The keys that make up one job: deleted together, and expiring together once it ends.
 BESIDE = ("", ":errors", ":notify", ":mailed", ":audit")
 
 
-class UnknownJob(LookupError):
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"unknown job {job_id!r}")
-        self.job_id = job_id
-
-
-class RunLost(RuntimeError):
-    """This run of the job was superseded: another worker claimed the job (`claim_run`)
-    after this one's worker stopped beating. The run must stop and write nothing more."""
-
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"job {job_id!r} is held by another run now")
-        self.job_id = job_id
-
-
-@dataclass(frozen=True)
-class JobError:
-    position: int
-    item: str
-    message: str
-    at: float
-    order: int = 0  # among the errors at one position, in the order they were found
-
-    @property
-    def score(self) -> float:
-        """Ledger order: by position, then by discovery (exact below a million per batch)."""
-        return self.position + min(self.order, 999_999) / 1_000_000
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {"p": self.position, "item": self.item, "message": self.message, "at": self.at},
-            separators=(",", ":"),
-        )
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> JobError:
-        data = json.loads(raw)
-        return cls(data["p"], data["item"], data["message"], data["at"])
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """Somebody did something to a job: `launched`, `aborted` or `notify` (asked for an email)."""
-
-    action: str
-    by: Person
-    at: float
-
-    def to_json(self) -> str:
-        data = {"action": self.action, "by_id": self.by.id, "by_name": self.by.name, "at": self.at}
-        return json.dumps(data, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> AuditEntry:
-        data = json.loads(raw)
-        return cls(data["action"], Person(int(data["by_id"]), data["by_name"]), data["at"])
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    cursor: str | None
-
-
-def new_job_id() -> str:
-    return secrets.token_hex(8)
-
-
-def is_job_id(value: str) -> bool:
-    return len(value) == 16 and all(c in "0123456789abcdef" for c in value)
-
-
-class JobStore:
+class JobStore(Listings, Beside):
     """Maps jobs to Redis and back; every method is one or a few round trips."""
 
     def __init__(self, client: redis.Redis, retention_s: float, prefix: str = "jobdeck:") -> None:
@@ -273,7 +111,7 @@ class JobStore:
         self._claim_mail = client.register_script(CLAIM_MAIL)
         self._audit = client.register_script(AUDIT)
         self._claim = client.register_script(CLAIM)
-        self._remove_words = client.register_script(REMOVE_WORDS)
+        self.words = WordIndex(client, self.key)
 
     @classmethod
     def from_url(cls, url: str, retention_s: float, prefix: str = "jobdeck:") -> JobStore:
@@ -299,7 +137,7 @@ class JobStore:
         pipe.zadd(self.key("jobs"), {job.id: job.created_at})
         pipe.zadd(self.key("jobs", "owner", job.owner.id), {job.id: job.created_at})
         pipe.zadd(self.key("jobs", "active"), {job.id: job.created_at})
-        self.index_words(pipe, job.id, job.created_at, text_of(job.description, job.owner.name))
+        self.words.index(pipe, job.id, job.created_at, text_of(job.description, job.owner.name))
         pipe.publish(self.channel, events.encode_job(fields, time.time()))
         pipe.incr(self.key("stats", "events"))
         pipe.execute()
@@ -412,7 +250,7 @@ class JobStore:
             pipe.zrem(self.key(*index), job_id)
         pipe.zrem(self.key("jobs", "expiry"), f"{job_id}:{job.owner.id}")
         pipe.zrem(self.key("jobs", "status", job.status.value), job_id)
-        self._unindex_words(pipe, job_id, words_of(text_of(job.description, job.owner.name)))
+        self.words.unindex(pipe, job_id, words_of(text_of(job.description, job.owner.name)))
         pipe.publish(self.channel, events.encode_removed(job_id, job.owner.id))
         pipe.incr(self.key("stats", "events"))
         pipe.execute()
@@ -442,310 +280,9 @@ class JobStore:
             words_pipe.get(self.key("job", job_id, "words"))
         pipe = self.redis.pipeline(transaction=False)
         for job_id, words in zip(ids, words_pipe.execute(), strict=True):
-            self._unindex_words(pipe, job_id, set((words or "").split()))
+            self.words.unindex(pipe, job_id, set((words or "").split()))
         pipe.execute()
         return ids
-
-    # -- the search index ------------------------------------------------------------------
-
-    def index_words(
-        self, pipe: redis.client.Pipeline, job_id: str, created_at: float, text: str
-    ) -> None:
-        """Add the job, in `pipe`, to the sets of its text's words (`create` does; a writer
-        of records of its own, such as bench/history.py, calls it too)."""
-        words = sorted(words_of(text))
-        for word in words:
-            pipe.zadd(self.key("jobs", "word", word), {job_id: created_at})
-        if words:
-            pipe.zadd(self.key("jobs", "words"), dict.fromkeys(words, 0))
-            pipe.zadd(self.key("jobs", "words", "reversed"), {w[::-1]: 0 for w in words})
-        pipe.set(self.key("job", job_id, "words"), " ".join(words))
-
-    def _unindex_words(self, pipe: redis.client.Pipeline, job_id: str, words: set[str]) -> None:
-        ordered = sorted(words)
-        vocabularies = [self.key("jobs", "words"), self.key("jobs", "words", "reversed")]
-        keys = [*vocabularies, *(self.key("jobs", "word", w) for w in ordered)]
-        args = [job_id, *ordered, *(w[::-1] for w in ordered)]
-        self._remove_words(keys=keys, args=args, client=pipe)
-        pipe.delete(self.key("job", job_id, "words"))
-
-    def _words_index_built(self) -> None:
-        """Index the words of the jobs stored before the index existed, once."""
-        built = self.key("jobs", "words", "built")
-        if self.redis.exists(built):
-            return
-        ids = cast(list[str], self.redis.zrange(self.key("jobs"), 0, -1))
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            pipe = self.redis.pipeline(transaction=False)
-            for job_id in chunk:
-                pipe.hmget(self.key("job", job_id), "description", "owner_name", "created_at")
-            records = cast(list[list[str | None]], pipe.execute())
-            pipe = self.redis.pipeline(transaction=False)
-            for job_id, (description, owner, created) in zip(chunk, records, strict=True):
-                if description is not None and created is not None:
-                    text = text_of(description, owner or "")
-                    self.index_words(pipe, job_id, float(created), text)
-            pipe.execute()
-        self.redis.set(built, "1")
-
-    def search_index(self, needle: str) -> str | None:
-        """The key of a sorted set, scored by creation time, that holds every job whose text
-        can contain the case-folded `needle` (and maybe others: the caller checks each); None
-        if only reading every job can tell."""
-        self._words_index_built()
-        found = lookup(needle)
-        if found is None:
-            return None
-        dest = self.key("jobs", "search", hashlib.sha1(needle.encode()).hexdigest()[:20])
-        if found.whole:
-            keys = [self.key("jobs", "word", word) for word in found.whole]
-            if len(keys) == 1:
-                return keys[0]
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.zinterstore(dest, keys, aggregate="MIN")
-            pipe.expire(dest, SEARCH_TTL_S)
-            pipe.execute()
-            return dest
-        candidates = self._fewest_candidates(found)
-        if candidates is None:
-            return None
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(dest)
-        if candidates:
-            pipe.zunionstore(dest, candidates, aggregate="MIN")
-            pipe.expire(dest, SEARCH_TTL_S)
-        pipe.execute()
-        return dest
-
-    def _fewest_candidates(self, found: Lookup) -> list[str] | None:
-        """The word sets that hold every job with a word that starts with `found.starts`, or
-        every job with one that ends with `found.ends`, whichever holds fewer jobs (or, for a
-        needle inside one word, with a word that contains it); None if there are more than
-        SEARCH_WORDS words or SEARCH_UNION jobs: reading the jobs is then quicker."""
-        options: list[list[str]] = []
-        if found.starts:
-            options.append(self._words_starting(self.key("jobs", "words"), found.starts))
-        if found.ends:
-            backwards = self._words_starting(
-                self.key("jobs", "words", "reversed"), found.ends[::-1]
-            )
-            options.append([word[::-1] for word in backwards])
-        if found.inside:
-            options.append(self._words_containing(found.inside))
-        best: list[str] | None = None
-        fewest = SEARCH_UNION + 1
-        for words in options:
-            if len(words) > SEARCH_WORDS:
-                continue
-            keys = [self.key("jobs", "word", word) for word in words]
-            pipe = self.redis.pipeline(transaction=False)
-            for key in keys:
-                pipe.zcard(key)
-            jobs = sum(cast(list[int], pipe.execute()))
-            if jobs < fewest:
-                best, fewest = keys, jobs
-        return best
-
-    def _words_starting(self, vocabulary: str, prefix: str) -> list[str]:
-        """The words of `vocabulary` that start with `prefix` (SEARCH_WORDS + 1 at most)."""
-        start = prefix.encode()
-        # In UTF-8 no byte is 0xff: "(prefix\xff" bounds every word that starts with it.
-        low, high = b"[" + start, b"(" + start + b"\xff"
-        words = self.redis.zrangebylex(vocabulary, low, high, 0, SEARCH_WORDS + 1)
-        return cast(list[str], words)
-
-    def _words_containing(self, piece: str) -> list[str]:
-        """The words that contain `piece` (SEARCH_WORDS + 1 at most): Redis reads the whole
-        vocabulary for this one, in steps."""
-        words = []
-        # \w holds none of glob's special characters (* ? [ ] \\).
-        for word, _ in self.redis.zscan_iter(
-            self.key("jobs", "words"), match=f"*{piece}*", count=10_000
-        ):
-            words.append(word)
-            if len(words) > SEARCH_WORDS:
-                break
-        return words
-
-    # -- lists -----------------------------------------------------------------------------
-
-    def active_ids(self) -> list[str]:
-        ids = cast(list[str], self.redis.zrange(self.key("jobs", "active"), 0, -1))
-        return ids
-
-    def list_jobs(
-        self,
-        owner_id: int | None = None,
-        statuses: Sequence[Status] = (),
-        cursor: str | None = None,
-        limit: int = 50,
-        matching: Callable[[str], bool] | None = None,
-        search: str = "",
-    ) -> Page[Job]:
-        """Newest first, for one owner or everyone, optionally only some statuses, and only
-        the jobs whose "description\nowner name" contains `search` (any case) and that
-        `matching` accepts (read before the rest of the record, so that a search reads whole
-        only what it finds; `search` reads only the jobs the word index points to).
-
-        The cursor is opaque to callers: the score and id of the last job returned.
-        """
-        index = self.key("jobs", "owner", owner_id) if owner_id is not None else self.key("jobs")
-        wanted = set(statuses)
-        needle = search.casefold()
-        if needle:
-            accepts = matching
-
-            def matching(text: str) -> bool:
-                return needle in text.casefold() and (accepts is None or accepts(text))
-
-        if wanted and wanted <= ACTIVE:
-            index = self.key("jobs", "active")  # few: the owner, if any, is checked per job
-        elif needle and (candidates := self.search_index(needle)) is not None:
-            index = candidates  # the owner and statuses are checked per job
-        elif owner_id is None and len(wanted) == 1 and wanted <= FINAL:
-            index = self.status_index(next(iter(wanted)))
-        found: list[Job] = []
-
-        def take(ids: list[str]) -> None:
-            if matching is not None and ids:
-                pipe = self.redis.pipeline(transaction=False)
-                for job_id in ids:
-                    pipe.hmget(self.key("job", job_id), "description", "owner_name")
-                texts = cast(list[list[str | None]], pipe.execute())
-                ids = [i for i, (d, o) in zip(ids, texts, strict=True) if matching(f"{d}\n{o}")]
-            # Whole records are read a page's worth at a time, until the page is full.
-            for start in range(0, len(ids), max(limit, 1)):
-                if len(found) >= limit:
-                    break
-                for job in self.get_many(ids[start : start + max(limit, 1)]):
-                    if len(found) < limit and (not wanted or job.status in wanted):
-                        if owner_id is None or job.owner.id == owner_id:
-                            found.append(job)
-
-        max_score = "+inf"
-        if cursor:
-            score, _, after_id = cursor.partition(":")
-            float(score)  # a malformed cursor raises ValueError here
-            # Jobs that share the cursor's creation time come in reverse id order.
-            ties = cast(list[str], self.redis.zrevrangebyscore(index, score, score))
-            take([job_id for job_id in ties if job_id < after_id])
-            max_score = f"({score}"
-        offset, chunk = 0, max(limit, 1000 if matching is not None else 100)
-        while len(found) < limit:
-            ids = cast(
-                list[str],
-                self.redis.zrevrangebyscore(index, max_score, "-inf", start=offset, num=chunk),
-            )
-            offset += len(ids)
-            take(ids)
-            if len(ids) < chunk:
-                break
-        next_cursor = None
-        if len(found) == limit:
-            next_cursor = f"{found[-1].created_at!r}:{found[-1].id}"
-        return Page(found, next_cursor)
-
-    def status_index(self, status: Status) -> str:
-        """The index of the ended jobs of one status, built once from the records if this
-        store predates it (a job that ends meanwhile is added by its transition too)."""
-        index = self.key("jobs", "status", status.value)
-        built = self.key("jobs", "status", "built")
-        if not self.redis.exists(built):
-            ids = cast(list[str], self.redis.zrange(self.key("jobs", "expiry"), 0, -1))
-            ids = [member.partition(":")[0] for member in ids]
-            for start in range(0, len(ids), 1000):
-                chunk = ids[start : start + 1000]
-                pipe = self.redis.pipeline(transaction=False)
-                for job_id in chunk:
-                    pipe.hmget(self.key("job", job_id), "status", "created_at")
-                by_status: dict[str, dict[str, float]] = {}
-                for job_id, (value, created) in zip(chunk, pipe.execute(), strict=True):
-                    if value in FINAL and created is not None:
-                        by_status.setdefault(value, {})[job_id] = float(created)
-                pipe = self.redis.pipeline(transaction=False)
-                for value, members in by_status.items():
-                    pipe.zadd(self.key("jobs", "status", value), members)
-                pipe.execute()
-            self.redis.set(built, "1")
-        return index
-
-    # -- the error ledger ------------------------------------------------------------------
-
-    def errors(self, job_id: str, cursor: int = 0, limit: int = 50) -> Page[JobError]:
-        """Errors in item order; the cursor is the offset of the next one."""
-        raw = self.redis.zrange(self.key("job", job_id, "errors"), cursor, cursor + limit - 1)
-        items = [JobError.from_json(r) for r in cast(list[str], raw)]
-        next_cursor = str(cursor + len(items)) if len(items) == limit else None
-        return Page(items, next_cursor)
-
-    def search_errors(
-        self, job_id: str, needle: str, cursor: int = 0, limit: int = 50
-    ) -> Page[JobError]:
-        """Errors whose item or message contains `needle` (any case), in item order; the
-        cursor is the ledger offset to go on from. Scans the ledger in chunks, on Redis's side
-        only reads: a search costs one ZRANGE per thousand errors looked at."""
-        wanted = needle.casefold()
-        key = self.key("job", job_id, "errors")
-        found: list[JobError] = []
-        chunk = 1000
-        while len(found) < limit:
-            raw = cast(list[str], self.redis.zrange(key, cursor, cursor + chunk - 1))
-            for offset, member in enumerate(raw):
-                error = JobError.from_json(member)
-                if wanted in error.item.casefold() or wanted in error.message.casefold():
-                    found.append(error)
-                    if len(found) == limit:
-                        next_cursor = cursor + offset + 1
-                        more = self.redis.zcard(key) > next_cursor
-                        return Page(found, str(next_cursor) if more else None)
-            cursor += len(raw)
-            if len(raw) < chunk:
-                break
-        return Page(found, None)
-
-    def error_count(self, job_id: str) -> int:
-        count: int = self.redis.zcard(self.key("job", job_id, "errors"))
-        return count
-
-    # -- notify me -------------------------------------------------------------------------
-
-    def add_watcher(self, job_id: str, user_id: int) -> bool:
-        """True if this person had not asked yet."""
-        keys = [self.key("job", job_id), self.key("job", job_id, "notify")]
-        result = self._add_beside(keys=keys, args=[user_id])
-        if not result:
-            raise UnknownJob(job_id)
-        return int(result) == 2
-
-    def watchers(self, job_id: str) -> set[int]:
-        return {int(u) for u in self.redis.smembers(self.key("job", job_id, "notify"))}
-
-    def is_watching(self, job_id: str, user_id: int) -> bool:
-        return bool(self.redis.sismember(self.key("job", job_id, "notify"), str(user_id)))
-
-    def claim_mail_queue(self, job_id: str) -> bool:
-        """True once per job: whoever gets True queues the end-of-job emails."""
-        return bool(self._claim_mail(keys=[self.key("job", job_id)]))
-
-    def was_mailed(self, job_id: str, user_id: int) -> bool:
-        return bool(self.redis.sismember(self.key("job", job_id, "mailed"), str(user_id)))
-
-    def mark_mailed(self, job_id: str, user_id: int) -> None:
-        keys = [self.key("job", job_id), self.key("job", job_id, "mailed")]
-        self._add_beside(keys=keys, args=[user_id])
-
-    # -- the audit -------------------------------------------------------------------------
-
-    def add_audit(self, job_id: str, entry: AuditEntry) -> None:
-        """Keep who did what with the job (the last thousand entries; expires with the job)."""
-        keys = [self.key("job", job_id), self.key("job", job_id, "audit")]
-        if not self._audit(keys=keys, args=[entry.to_json(), AUDIT_KEPT]):
-            raise UnknownJob(job_id)
-
-    def audit(self, job_id: str) -> list[AuditEntry]:
-        raw = cast(list[str], self.redis.lrange(self.key("job", job_id, "audit"), 0, -1))
-        return [AuditEntry.from_json(r) for r in raw]
 
     # -- figures for /metrics --------------------------------------------------------------
 

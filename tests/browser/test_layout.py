@@ -15,7 +15,8 @@ from sqlalchemy.engine import Engine
 
 from tasks.data.users import User, add_user
 from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.store import JobError, JobStore, new_job_id
+from tasks.jobs.records import JobError, new_job_id
+from tasks.jobs.store import JobStore
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 
 from tasks.data.users import User, add_user
 from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.store import JobStore, UnknownJob, new_job_id
+from tasks.jobs.records import UnknownJob, new_job_id
+from tasks.jobs.store import JobStore
 
 PASSWORD = "remove-password-1"
 

@@ -22,7 +22,8 @@ from tasks.data.courses import add_course
 from tasks.data.users import add_user
 from tasks.demo import COURSES, demo_csv
 from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.store import JobStore, new_job_id
+from tasks.jobs.records import new_job_id
+from tasks.jobs.store import JobStore
 
 pytestmark = pytest.mark.browser
 

@@ -17,7 +17,8 @@ from websockets.sync.client import connect
 from server.hub.delivery import SEND_TIMEOUT_S
 from tasks.data.users import add_user
 from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.store import JobStore, new_job_id
+from tasks.jobs.records import new_job_id
+from tasks.jobs.store import JobStore
 from tasks.runtime import Runtime
 from tasks.settings import Settings
 from tests.faults.fault_kit import WebProcess, tcp_send_queue

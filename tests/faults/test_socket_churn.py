@@ -14,7 +14,8 @@ from websockets.asyncio.client import connect
 
 from tasks.data.users import add_user
 from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.store import JobStore, new_job_id
+from tasks.jobs.records import new_job_id
+from tasks.jobs.store import JobStore
 from tests.faults.fault_kit import WebProcess
 from tests.support.raw_socket import sign_in_cookie
 

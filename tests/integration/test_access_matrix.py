@@ -44,7 +44,7 @@ from starlette.websockets import WebSocketDisconnect
 from server.app import create_app
 from tasks.data.users import User
 from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.store import new_job_id
+from tasks.jobs.records import new_job_id
 from tests.support.routes import served_routes
 
 LOGIN = "303 /login"

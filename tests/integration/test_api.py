@@ -11,7 +11,7 @@ import pytest
 
 from tasks.csv_input import MAX_BYTES
 from tasks.jobs.model import Event, Job
-from tasks.jobs.store import JobError
+from tasks.jobs.records import JobError
 from tests.support.jobs import new_job
 
 ORIGIN = {"origin": "http://testserver"}

@@ -9,7 +9,7 @@ import time
 from server.api import schema
 from server.api.jobs import job_json
 from tasks.jobs.model import Event, Person
-from tasks.jobs.store import JobError
+from tasks.jobs.records import JobError
 from tests.support.jobs import new_job
 
 

@@ -11,7 +11,8 @@ import pytest
 from tasks.jobs.context import ERRORS_PER_WRITE, AbortRequested, JobContext
 from tasks.jobs.events import JobChanged, decode
 from tasks.jobs.model import Event, Job, Person, Status
-from tasks.jobs.store import JobError, JobStore, new_job_id
+from tasks.jobs.records import JobError, new_job_id
+from tasks.jobs.store import JobStore
 
 ADA = Person(7, "Ada Lovelace")
 ROOT = Person(1, "Root")

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocketDisconnect
 import web
 from server.auth.cross_site import trusted_origins
 from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.store import new_job_id
+from tasks.jobs.records import new_job_id
 from tests.support.people import signed_in_people
 
 STRICT_REFERRER = {"no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from tasks.jobs.model import Event, Job, Person, Status
-from tasks.jobs.store import JobError, new_job_id
+from tasks.jobs.records import JobError, new_job_id
 from tasks.mail import build_job_mail
 from tests.support.people import signed_in_people
 

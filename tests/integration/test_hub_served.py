@@ -21,7 +21,8 @@ import server.hub.delivery
 from server.hub.protocol import HubProtocol
 from tasks.data.users import add_user
 from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.store import JobStore, new_job_id
+from tasks.jobs.records import new_job_id
+from tasks.jobs.store import JobStore
 from tasks.settings import Settings
 from tests.support.raw_socket import open_raw_socket, sign_in_cookie
 from tests.support.served import ServedApp

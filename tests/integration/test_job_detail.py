@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.store import AuditEntry, JobError, new_job_id
+from tasks.jobs.records import AuditEntry, JobError, new_job_id
 from tests.support.jobs import new_job as stored_job
 
 FIELDS = ("Job id", "Kind", "Owner", "Status", "Items", "Errors", "Created", "Started",
@@ -70,7 +70,7 @@ def test_audit_goes_with_the_job_when_it_is_removed_or_expires(client, headers, 
 
 
 def test_audit_of_a_removed_job_cannot_be_written(store, people) -> None:  # type: ignore[no-untyped-def]
-    from tasks.jobs.store import UnknownJob
+    from tasks.jobs.records import UnknownJob
 
     with pytest.raises(UnknownJob):
         store.add_audit("feedfacefeedface", AuditEntry("aborted", Person(1, "x"), time.time()))

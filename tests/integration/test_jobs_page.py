@@ -6,7 +6,7 @@ import re
 import time
 
 from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.store import new_job_id
+from tasks.jobs.records import new_job_id
 
 ROW = re.compile(r'<article id="j([0-9a-f]{16})"')
 

@@ -62,7 +62,7 @@ def test_job_events_are_json_lines_with_job_and_user_ids(  # type: ignore[no-unt
 def test_abort_and_sign_in_name_who_did_it(caplog, client, headers, people, store) -> None:  # type: ignore[no-untyped-def]
     caplog.set_level(logging.INFO)
     from tasks.jobs.model import Job, Person
-    from tasks.jobs.store import new_job_id
+    from tasks.jobs.records import new_job_id
 
     owner = Person(people["power"].id, people["power"].name)
     job = store.create(Job(id=new_job_id(), kind="import_users", description="Import",

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from server.app import create_app
 from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.store import new_job_id
+from tasks.jobs.records import new_job_id
 
 LOOPBACK = ("127.0.0.1", 40000)
 STAFF = b"email,name\nada@example.com,Ada\nbob@example.com,Bob\nbad-email,Carl\n"

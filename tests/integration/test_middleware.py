@@ -32,7 +32,8 @@ from tasks.jobs.middleware import NoJob, current_job
 from tasks.jobs.model import Event, Job, Person, Status
 from tasks.jobs.notify import queue_job_mails
 from tasks.jobs.reaper import WORKER_LOST, Reaper
-from tasks.jobs.store import JobStore, new_job_id
+from tasks.jobs.records import new_job_id
+from tasks.jobs.store import JobStore
 from tasks.mail import build_job_mail, send_mail
 from tasks.worker import broker
 

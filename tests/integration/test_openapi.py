@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from starlette.routing import Route
 
 from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.store import JobError, new_job_id
+from tasks.jobs.records import JobError, new_job_id
 from tests.support.routes import served_routes
 
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}

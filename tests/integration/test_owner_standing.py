@@ -13,7 +13,8 @@ from sqlalchemy.engine import Engine
 from tasks.data.users import add_user, update_user
 from tasks.jobs.middleware import current_job
 from tasks.jobs.model import Job, Person, Status
-from tasks.jobs.store import JobStore, new_job_id
+from tasks.jobs.records import new_job_id
+from tasks.jobs.store import JobStore
 from tasks.worker import broker
 
 FIRST_BATCH_DONE = threading.Event()

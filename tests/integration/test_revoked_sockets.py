@@ -15,7 +15,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from tasks.data.users import update_user
 from tasks.jobs.model import Job, Person
-from tasks.jobs.store import new_job_id
+from tasks.jobs.records import new_job_id
 from tests.support.people import signed_in_people
 
 # A socket is re-checked every second; the bound leaves room for a loaded CI machine.

@@ -15,8 +15,9 @@ from sqlalchemy.engine import Engine
 from tasks.data.db import users
 from tasks.jobs.context import JobContext
 from tasks.jobs.model import Event, Person, Status
+from tasks.jobs.records import JobError, RunLost
 from tasks.jobs.rescue import dead_after_s, rescue_dead_workers
-from tasks.jobs.store import JobError, JobStore, RunLost
+from tasks.jobs.store import JobStore
 from tasks.uploads import claim_checkpoint, load_checkpoint, save_checkpoint
 from tests.support.jobs import new_job
 

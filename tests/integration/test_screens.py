@@ -20,7 +20,7 @@ from tasks.data.passwords import hash_password
 from tasks.data.users import User, add_user, find_user
 from tasks.jobs import events
 from tasks.jobs.model import Event, Status, to_fields
-from tasks.jobs.store import JobError
+from tasks.jobs.records import JobError
 from tests.support.jobs import new_job
 
 ORIGIN = {"origin": "http://testserver"}

@@ -14,7 +14,8 @@ import pytest
 
 from tasks.jobs.events import JobChanged, JobRemoved, decode
 from tasks.jobs.model import Event, InvalidTransition, Job, Person, Status
-from tasks.jobs.store import JobError, JobStore, UnknownJob, is_job_id, new_job_id
+from tasks.jobs.records import JobError, UnknownJob, is_job_id, new_job_id
+from tasks.jobs.store import JobStore
 
 ADA = Person(7, "Ada Lovelace")
 GRACE = Person(8, "Grace Hopper")

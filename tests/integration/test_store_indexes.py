@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 
 from tasks.jobs.model import Event, Job, Person, Status
-from tasks.jobs.store import JobStore, new_job_id
+from tasks.jobs.records import new_job_id
+from tasks.jobs.store import JobStore
 
 ADA = Person(7, "Ada Lovelace")
 GRACE = Person(8, "Grace Hopper")

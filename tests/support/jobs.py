@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 from tasks.jobs.model import Job, Person
-from tasks.jobs.store import JobStore, new_job_id
+from tasks.jobs.records import new_job_id
+from tasks.jobs.store import JobStore
 
 
 def new_job(

@@ -1,0 +1,130 @@
+"""How the job store lists jobs: those not ended yet, and any page of them newest first, for
+one owner or everyone, by status, and matching a search (through the word index). The status
+indexes of ended jobs are built from the records once, in a store that predates them.
+
+`Listings` is a part of `JobStore`, which gives it `redis`, `key()`, `get_many()` and `words`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import cast
+
+import redis
+
+from tasks.jobs.model import FINAL, Job, Status
+from tasks.jobs.records import Page
+from tasks.jobs.word_index import WordIndex
+
+ACTIVE = frozenset(Status) - FINAL
+
+
+class Listings:
+    redis: redis.Redis
+    words: WordIndex
+
+    def key(self, *parts: object) -> str:
+        raise NotImplementedError  # JobStore's
+
+    def get_many(self, job_ids: Sequence[str]) -> list[Job]:
+        raise NotImplementedError  # JobStore's
+
+    def active_ids(self) -> list[str]:
+        ids = cast(list[str], self.redis.zrange(self.key("jobs", "active"), 0, -1))
+        return ids
+
+    def list_jobs(
+        self,
+        owner_id: int | None = None,
+        statuses: Sequence[Status] = (),
+        cursor: str | None = None,
+        limit: int = 50,
+        matching: Callable[[str], bool] | None = None,
+        search: str = "",
+    ) -> Page[Job]:
+        """Newest first, for one owner or everyone, optionally only some statuses, and only
+        the jobs whose "description\nowner name" contains `search` (any case) and that
+        `matching` accepts (read before the rest of the record, so that a search reads whole
+        only what it finds; `search` reads only the jobs the word index points to).
+
+        The cursor is opaque to callers: the score and id of the last job returned.
+        """
+        index = self.key("jobs", "owner", owner_id) if owner_id is not None else self.key("jobs")
+        wanted = set(statuses)
+        needle = search.casefold()
+        if needle:
+            accepts = matching
+
+            def matching(text: str) -> bool:
+                return needle in text.casefold() and (accepts is None or accepts(text))
+
+        if wanted and wanted <= ACTIVE:
+            index = self.key("jobs", "active")  # few: the owner, if any, is checked per job
+        elif needle and (candidates := self.words.search_key(needle)) is not None:
+            index = candidates  # the owner and statuses are checked per job
+        elif owner_id is None and len(wanted) == 1 and wanted <= FINAL:
+            index = self.status_index(next(iter(wanted)))
+        found: list[Job] = []
+
+        def take(ids: list[str]) -> None:
+            if matching is not None and ids:
+                pipe = self.redis.pipeline(transaction=False)
+                for job_id in ids:
+                    pipe.hmget(self.key("job", job_id), "description", "owner_name")
+                texts = cast(list[list[str | None]], pipe.execute())
+                ids = [i for i, (d, o) in zip(ids, texts, strict=True) if matching(f"{d}\n{o}")]
+            # Whole records are read a page's worth at a time, until the page is full.
+            for start in range(0, len(ids), max(limit, 1)):
+                if len(found) >= limit:
+                    break
+                for job in self.get_many(ids[start : start + max(limit, 1)]):
+                    if len(found) < limit and (not wanted or job.status in wanted):
+                        if owner_id is None or job.owner.id == owner_id:
+                            found.append(job)
+
+        max_score = "+inf"
+        if cursor:
+            score, _, after_id = cursor.partition(":")
+            float(score)  # a malformed cursor raises ValueError here
+            # Jobs that share the cursor's creation time come in reverse id order.
+            ties = cast(list[str], self.redis.zrevrangebyscore(index, score, score))
+            take([job_id for job_id in ties if job_id < after_id])
+            max_score = f"({score}"
+        offset, chunk = 0, max(limit, 1000 if matching is not None else 100)
+        while len(found) < limit:
+            ids = cast(
+                list[str],
+                self.redis.zrevrangebyscore(index, max_score, "-inf", start=offset, num=chunk),
+            )
+            offset += len(ids)
+            take(ids)
+            if len(ids) < chunk:
+                break
+        next_cursor = None
+        if len(found) == limit:
+            next_cursor = f"{found[-1].created_at!r}:{found[-1].id}"
+        return Page(found, next_cursor)
+
+    def status_index(self, status: Status) -> str:
+        """The index of the ended jobs of one status, built once from the records if this
+        store predates it (a job that ends meanwhile is added by its transition too)."""
+        index = self.key("jobs", "status", status.value)
+        built = self.key("jobs", "status", "built")
+        if not self.redis.exists(built):
+            ids = cast(list[str], self.redis.zrange(self.key("jobs", "expiry"), 0, -1))
+            ids = [member.partition(":")[0] for member in ids]
+            for start in range(0, len(ids), 1000):
+                chunk = ids[start : start + 1000]
+                pipe = self.redis.pipeline(transaction=False)
+                for job_id in chunk:
+                    pipe.hmget(self.key("job", job_id), "status", "created_at")
+                by_status: dict[str, dict[str, float]] = {}
+                for job_id, (value, created) in zip(chunk, pipe.execute(), strict=True):
+                    if value in FINAL and created is not None:
+                        by_status.setdefault(value, {})[job_id] = float(created)
+                pipe = self.redis.pipeline(transaction=False)
+                for value, members in by_status.items():
+                    pipe.zadd(self.key("jobs", "status", value), members)
+                pipe.execute()
+            self.redis.set(built, "1")
+        return index

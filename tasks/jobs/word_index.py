@@ -1,0 +1,152 @@
+"""The job store's word index, which history search reads instead of every job (the pure
+rules of what a word is and what a needle can match are in search.py; the keys are listed in
+store.py's docstring).
+
+Each job's text (description and owner) adds the job to one sorted set per word, scored by
+creation time, and its words to two vocabularies (as written, and backwards, for a word's
+start and its end); removing the job takes it out again, and a word no job has any more
+leaves the vocabularies (one Lua script). A store that predates the index builds it once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import cast
+
+import redis
+
+from tasks.jobs.lua import lua
+from tasks.jobs.search import Lookup, lookup, text_of, words_of
+
+REMOVE_WORDS = lua("remove_words")
+SEARCH_TTL_S = 60
+# A search whose candidate words number more than this, or hold more jobs than SEARCH_UNION,
+# reads the jobs newest first instead (such a needle matches many of them anyway).
+SEARCH_WORDS = 5000
+SEARCH_UNION = 20_000
+
+
+class WordIndex:
+    def __init__(self, client: redis.Redis, key: Callable[..., str]) -> None:
+        self.redis = client
+        self.key = key
+        self._remove = client.register_script(REMOVE_WORDS)
+
+    def index(self, pipe: redis.client.Pipeline, job_id: str, created_at: float, text: str) -> None:
+        """Add the job, in `pipe`, to the sets of its text's words (`create` does; a writer
+        of records of its own, such as bench/history.py, calls it too)."""
+        words = sorted(words_of(text))
+        for word in words:
+            pipe.zadd(self.key("jobs", "word", word), {job_id: created_at})
+        if words:
+            pipe.zadd(self.key("jobs", "words"), dict.fromkeys(words, 0))
+            pipe.zadd(self.key("jobs", "words", "reversed"), {w[::-1]: 0 for w in words})
+        pipe.set(self.key("job", job_id, "words"), " ".join(words))
+
+    def unindex(self, pipe: redis.client.Pipeline, job_id: str, words: set[str]) -> None:
+        ordered = sorted(words)
+        vocabularies = [self.key("jobs", "words"), self.key("jobs", "words", "reversed")]
+        keys = [*vocabularies, *(self.key("jobs", "word", w) for w in ordered)]
+        args = [job_id, *ordered, *(w[::-1] for w in ordered)]
+        self._remove(keys=keys, args=args, client=pipe)
+        pipe.delete(self.key("job", job_id, "words"))
+
+    def _built_once(self) -> None:
+        """Index the words of the jobs stored before the index existed, once."""
+        built = self.key("jobs", "words", "built")
+        if self.redis.exists(built):
+            return
+        ids = cast(list[str], self.redis.zrange(self.key("jobs"), 0, -1))
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in chunk:
+                pipe.hmget(self.key("job", job_id), "description", "owner_name", "created_at")
+            records = cast(list[list[str | None]], pipe.execute())
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id, (description, owner, created) in zip(chunk, records, strict=True):
+                if description is not None and created is not None:
+                    text = text_of(description, owner or "")
+                    self.index(pipe, job_id, float(created), text)
+            pipe.execute()
+        self.redis.set(built, "1")
+
+    def search_key(self, needle: str) -> str | None:
+        """The key of a sorted set, scored by creation time, that holds every job whose text
+        can contain the case-folded `needle` (and maybe others: the caller checks each); None
+        if only reading every job can tell."""
+        self._built_once()
+        found = lookup(needle)
+        if found is None:
+            return None
+        dest = self.key("jobs", "search", hashlib.sha1(needle.encode()).hexdigest()[:20])
+        if found.whole:
+            keys = [self.key("jobs", "word", word) for word in found.whole]
+            if len(keys) == 1:
+                return keys[0]
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.zinterstore(dest, keys, aggregate="MIN")
+            pipe.expire(dest, SEARCH_TTL_S)
+            pipe.execute()
+            return dest
+        candidates = self._fewest_candidates(found)
+        if candidates is None:
+            return None
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(dest)
+        if candidates:
+            pipe.zunionstore(dest, candidates, aggregate="MIN")
+            pipe.expire(dest, SEARCH_TTL_S)
+        pipe.execute()
+        return dest
+
+    def _fewest_candidates(self, found: Lookup) -> list[str] | None:
+        """The word sets that hold every job with a word that starts with `found.starts`, or
+        every job with one that ends with `found.ends`, whichever holds fewer jobs (or, for a
+        needle inside one word, with a word that contains it); None if there are more than
+        SEARCH_WORDS words or SEARCH_UNION jobs: reading the jobs is then quicker."""
+        options: list[list[str]] = []
+        if found.starts:
+            options.append(self._words_starting(self.key("jobs", "words"), found.starts))
+        if found.ends:
+            backwards = self._words_starting(
+                self.key("jobs", "words", "reversed"), found.ends[::-1]
+            )
+            options.append([word[::-1] for word in backwards])
+        if found.inside:
+            options.append(self._words_containing(found.inside))
+        best: list[str] | None = None
+        fewest = SEARCH_UNION + 1
+        for words in options:
+            if len(words) > SEARCH_WORDS:
+                continue
+            keys = [self.key("jobs", "word", word) for word in words]
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.zcard(key)
+            jobs = sum(cast(list[int], pipe.execute()))
+            if jobs < fewest:
+                best, fewest = keys, jobs
+        return best
+
+    def _words_starting(self, vocabulary: str, prefix: str) -> list[str]:
+        """The words of `vocabulary` that start with `prefix` (SEARCH_WORDS + 1 at most)."""
+        start = prefix.encode()
+        # In UTF-8 no byte is 0xff: "(prefix\xff" bounds every word that starts with it.
+        low, high = b"[" + start, b"(" + start + b"\xff"
+        words = self.redis.zrangebylex(vocabulary, low, high, 0, SEARCH_WORDS + 1)
+        return cast(list[str], words)
+
+    def _words_containing(self, piece: str) -> list[str]:
+        """The words that contain `piece` (SEARCH_WORDS + 1 at most): Redis reads the whole
+        vocabulary for this one, in steps."""
+        words = []
+        # \w holds none of glob's special characters (* ? [ ] \\).
+        for word, _ in self.redis.zscan_iter(
+            self.key("jobs", "words"), match=f"*{piece}*", count=10_000
+        ):
+            words.append(word)
+            if len(words) > SEARCH_WORDS:
+                break
+        return words
