@@ -80,7 +80,9 @@ class ServedApp:
         thread.start()
         self._app, self._server, self._thread, self._sock = app, server, thread, sock
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not server.started:
+        # Started, and the hub subscribed: a page that connects before the subscription would
+        # get its snapshot twice (once on connect, once when the subscription resyncs).
+        while not (server.started and app.state.hub.has_subscribed):
             if not thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"uvicorn did not start on {self.base_url}")

@@ -270,7 +270,10 @@
   }
   function openErrors(id) {
     var dialog = el("errors-dialog");
-    htmx.ajax("GET", "/admin/background-jobs/" + id + "/errors-dialog", "#errors-dialog-body").then(function () {
+    // settle:0ms: the new pager buttons are live (htmx has bound them) the moment they show,
+    // so a key pressed at once on one of them is never lost (htmx settles 20 ms later else).
+    var swap = { target: "#errors-dialog-body", swap: "innerHTML settle:0ms" };
+    htmx.ajax("GET", "/admin/background-jobs/" + id + "/errors-dialog", swap).then(function () {
       if (!dialog.open) dialog.showModal();
       // Open at the top, on the heading: its title and count in view, not the pager at the end.
       var title = el("errors-dialog-title");
