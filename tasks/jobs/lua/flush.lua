@@ -1,21 +1,72 @@
--- KEYS: job hash, errors zset, channel, events counter
--- ARGV: n field pairs, the publish time, the run's token, field, value, ..., then score, member
--- pairs for the ledger. Writes nothing and returns 'lost' if the token (when not empty) is no
--- longer the job's run.
+-- KEYS: job hash, errors zset, channel, events counter, errors:over hash, errors:words hash,
+-- errors:vocabulary zset
+-- ARGV: n field pairs, the publish time, the run's token, the most errors kept, field, value,
+-- ..., then one quadruple per error: score, member, order, index tokens (space-separated).
+-- Writes nothing and returns 'lost' if the token (when not empty) is no longer the job's run.
+--
+-- An error is kept in the ledger while it holds fewer than the most kept, and filed in the
+-- index under its tokens by its slot (its rank: errors come in ledger order); past that it is
+-- only counted, in errors:over: field 'n' the number not kept, field <position> the orders
+-- not kept at that position, 'lo:hi' (so that a flush tried twice counts each error once).
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local run = redis.call('HGET', KEYS[1], 'run')
 if run and ARGV[3] ~= '' and run ~= ARGV[3] then return 'lost' end
 local n = tonumber(ARGV[1])
-local i = 4
+local most = tonumber(ARGV[4])
+local i = 5
 for _ = 1, n do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   i = i + 2
 end
+local kept = redis.call('ZCARD', KEYS[2])
+local postings = {}
+local not_kept = 0
 while i <= #ARGV do
-  redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
-  i = i + 2
+  local score, member, order = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  local tokens = ARGV[i + 3]
+  i = i + 4
+  if redis.call('ZSCORE', KEYS[2], member) then
+    -- kept already: this flush is being tried again
+  elseif kept < most then
+    redis.call('ZADD', KEYS[2], score, member)
+    local slot = redis.call('ZRANK', KEYS[2], member)
+    if slot ~= kept then redis.call('HSET', KEYS[6], '!unordered', '1') end
+    kept = kept + 1
+    local packed = struct.pack('<I4', slot)
+    for token in string.gmatch(tokens, '%S+') do
+      postings[token] = (postings[token] or '') .. packed
+    end
+  else
+    local position = tostring(math.floor(tonumber(score)))
+    local range = redis.call('HGET', KEYS[5], position)
+    if range then
+      local lo, hi = string.match(range, '(%d+):(%d+)')
+      lo, hi = tonumber(lo), tonumber(hi)
+      local new_lo, new_hi = math.min(lo, order), math.max(hi, order)
+      not_kept = not_kept + (new_hi - new_lo) - (hi - lo)
+      redis.call('HSET', KEYS[5], position, new_lo .. ':' .. new_hi)
+    else
+      not_kept = not_kept + 1
+      redis.call('HSET', KEYS[5], position, order .. ':' .. order)
+    end
+  end
 end
-redis.call('HSET', KEYS[1], 'error_count', redis.call('ZCARD', KEYS[2]))
+if next(postings) ~= nil then
+  redis.call('HSET', KEYS[6], '!indexed', '1')
+  for token, packed in pairs(postings) do
+    redis.call('HSET', KEYS[6], token, (redis.call('HGET', KEYS[6], token) or '') .. packed)
+    if string.sub(token, 1, 1) ~= '!' then redis.call('ZADD', KEYS[7], 0, token) end
+  end
+end
+if not_kept ~= 0 then redis.call('HINCRBY', KEYS[5], 'n', not_kept) end
+local over = tonumber(redis.call('HGET', KEYS[5], 'n') or '0')
+redis.call('HSET', KEYS[1], 'error_count', kept + over)
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then  -- written after the job ended: the new keys go with it
+  for k = 5, 7 do
+    if redis.call('EXISTS', KEYS[k]) == 1 then redis.call('PEXPIRE', KEYS[k], ttl) end
+  end
+end
 redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local flat = redis.call('HGETALL', KEYS[1])
 local job = {}
