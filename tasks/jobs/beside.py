@@ -14,7 +14,7 @@ from typing import cast
 import redis
 from redis.commands.core import Script
 
-from tasks.jobs.error_index import ErrorIndex, runs
+from tasks.jobs.error_index import ErrorIndex
 from tasks.jobs.lua import lua
 from tasks.jobs.records import AuditEntry, JobError, Page, UnknownJob
 
@@ -22,13 +22,15 @@ ADD_BESIDE = lua("add_beside")
 AUDIT = lua("audit")
 CLAIM_MAIL = lua("claim_mail")
 AUDIT_KEPT = 1000  # the last entries of a job's audit
-READ_AT_ONCE = 200  # candidates of an error search read in one round trip
+ERRORS_AT = lua("errors_at")
+READ_AT_ONCE = 500  # candidates of an error search read in one round trip
 
 
 class Beside:
     redis: redis.Redis
     error_index: ErrorIndex
     _add_beside: Script
+    _errors_at: Script
     _claim_mail: Script
     _audit: Script
 
@@ -58,18 +60,17 @@ class Beside:
         pending = slots[bisect.bisect_left(slots, cursor) :]
         found: list[JobError] = []
         for start in range(0, len(pending), READ_AT_ONCE):
-            chunk = runs(pending[start : start + READ_AT_ONCE])
-            pipe = self.redis.pipeline(transaction=False)
-            for first, last in chunk:
-                pipe.zrange(key, first, last)
-            for (first, _), members in zip(chunk, pipe.execute(), strict=True):
-                for slot, member in enumerate(cast(list[str], members), first):
-                    error = JobError.from_json(member)
-                    if wanted in error.item.casefold() or wanted in error.message.casefold():
-                        found.append(error)
-                        if len(found) == limit:
-                            more = slot < pending[-1]
-                            return Page(found, str(slot + 1) if more else None)
+            chunk = pending[start : start + READ_AT_ONCE]
+            members = cast(list[str | None], self._errors_at(keys=[key], args=chunk))
+            for slot, member in zip(chunk, members, strict=True):
+                if member is None:
+                    continue
+                error = JobError.from_json(member)
+                if wanted in error.item.casefold() or wanted in error.message.casefold():
+                    found.append(error)
+                    if len(found) == limit:
+                        more = slot < pending[-1]
+                        return Page(found, str(slot + 1) if more else None)
         return Page(found, None)
 
     def _scan_errors(self, job_id: str, wanted: str, cursor: int, limit: int) -> Page[JobError]:

@@ -11,7 +11,7 @@ needle itself, so that the index only narrows and never decides.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import cast
 
 import redis
@@ -99,14 +99,3 @@ class ErrorIndex:
 
 def _slots(posting: bytes) -> set[int]:
     return set(struct.unpack(f"<{len(posting) // 4}I", posting))
-
-
-def runs(slots: Iterable[int]) -> list[tuple[int, int]]:
-    """Sorted slots as runs of neighbours, (first, last) each: one ZRANGE per run."""
-    out: list[tuple[int, int]] = []
-    for slot in slots:
-        if out and out[-1][1] == slot - 1:
-            out[-1] = (out[-1][0], slot)
-        else:
-            out.append((slot, slot))
-    return out

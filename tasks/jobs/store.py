@@ -73,7 +73,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from tasks.jobs import events
-from tasks.jobs.beside import ADD_BESIDE, AUDIT, AUDIT_KEPT, CLAIM_MAIL, Beside
+from tasks.jobs.beside import ADD_BESIDE, AUDIT, AUDIT_KEPT, CLAIM_MAIL, ERRORS_AT, Beside
 from tasks.jobs.error_index import ErrorIndex
 from tasks.jobs.listings import ACTIVE, Listings
 from tasks.jobs.lua import lua
@@ -131,6 +131,7 @@ class JobStore(Listings, Beside):
         self._flush = client.register_script(FLUSH)
         self._rewind = client.register_script(REWIND)
         self._add_beside = client.register_script(ADD_BESIDE)
+        self._errors_at = client.register_script(ERRORS_AT)
         self._claim_mail = client.register_script(CLAIM_MAIL)
         self._audit = client.register_script(AUDIT)
         self._claim = client.register_script(CLAIM)
