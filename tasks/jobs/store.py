@@ -127,6 +127,7 @@ class JobStore(Listings, Beside):
         self.retention_s = retention_s
         self.prefix = prefix
         self.max_errors = max_errors
+        self._full_ledgers: set[str] = set()  # jobs this process saw with a full ledger
         self.channel = prefix + "events"
         self._flush = client.register_script(FLUSH)
         self._rewind = client.register_script(REWIND)
@@ -230,6 +231,7 @@ class JobStore(Listings, Beside):
                 pipe.ltrim(self.key("job", job_id, "audit"), -AUDIT_KEPT, -1)
             if job.status in FINAL:
                 self._expire(pipe, job)
+                self._full_ledgers.discard(job.id)
             pipe.publish(self.channel, events.encode_job(new_fields, time.time()))
             pipe.incr(self.key("stats", "events"))
             return job
@@ -268,22 +270,32 @@ class JobStore(Listings, Beside):
         args: list[str | int | float] = [len(fields), repr(time.time()), run, self.max_errors]
         for name, value in fields.items():
             args += [name, value]
+        is_full = job_id in self._full_ledgers  # then only counted: no need to say more
         for error in errors:
-            tokens = " ".join(tokens_of(error_text(error.item, error.message)))
-            args += [error.score, error.to_json(), error.order, tokens]
+            if is_full:
+                args += [error.score, "", error.order, ""]
+            else:
+                tokens = " ".join(tokens_of(error_text(error.item, error.message)))
+                args += [error.score, error.to_json(), error.order, tokens]
         job = self.key("job", job_id)
         beside = [job + name for name in (":errors:over", ":errors:words", ":errors:vocabulary")]
         keys = [job, job + ":errors", self.channel, self.key("stats", "events"), *beside]
-        status = self._flush(keys=keys, args=args)
-        if status == "lost":
+        outcome = self._flush(keys=keys, args=args)
+        if outcome == "lost":
             raise RunLost(job_id)
-        return Status(status) if status else None
+        if not outcome:
+            return None
+        status, full = outcome
+        if int(full):
+            self._full_ledgers.add(job_id)
+        return Status(status)
 
     def rewind(self, job_id: str, position: int, run: str = "") -> None:
         """Forget errors at or after `position` (kept or only counted): the items from there on
         will be done again."""
         job = self.key("job", job_id)
         keys = [job, job + ":errors", job + ":errors:over"]
+        self._full_ledgers.discard(job_id)
         outcome = self._rewind(keys=keys, args=[position, run])
         if outcome == "lost":
             raise RunLost(job_id)

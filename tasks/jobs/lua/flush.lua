@@ -1,8 +1,11 @@
 -- KEYS: job hash, errors zset, channel, events counter, errors:over hash, errors:words hash,
 -- errors:vocabulary zset
 -- ARGV: n field pairs, the publish time, the run's token, the most errors kept, field, value,
--- ..., then one quadruple per error: score, member, order, index tokens (space-separated).
--- Writes nothing and returns 'lost' if the token (when not empty) is no longer the job's run.
+-- ..., then one quadruple per error: score, member, order, index tokens (space-separated); an
+-- empty member: count it, do not keep it (the writer knows the ledger is full), unless its
+-- score is within the ledger's (kept already).
+-- Writes nothing and returns 'lost' if the token (when not empty) is no longer the job's run;
+-- else the job's status and 1 if the ledger is full, 0 if not.
 --
 -- An error is kept in the ledger while it holds fewer than the most kept, and filed in the
 -- index under its tokens by its slot (its rank: errors come in ledger order); past that it is
@@ -21,13 +24,18 @@ end
 local kept = redis.call('ZCARD', KEYS[2])
 local postings = {}
 local not_kept = 0
+local over = {}
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
+if last then last = tonumber(last) end
 while i <= #ARGV do
   local score, member, order = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
   local tokens = ARGV[i + 3]
   i = i + 4
-  if redis.call('ZSCORE', KEYS[2], member) then
+  if member == '' and last and tonumber(score) <= last then
+    -- kept already (the kept errors are the ledger's first): a flush tried again
+  elseif member ~= '' and redis.call('ZSCORE', KEYS[2], member) then
     -- kept already: this flush is being tried again
-  elseif kept < most then
+  elseif member ~= '' and kept < most then
     redis.call('ZADD', KEYS[2], score, member)
     local slot = redis.call('ZRANK', KEYS[2], member)
     if slot ~= kept then redis.call('HSET', KEYS[6], '!unordered', '1') end
@@ -38,18 +46,26 @@ while i <= #ARGV do
     end
   else
     local position = tostring(math.floor(tonumber(score)))
-    local range = redis.call('HGET', KEYS[5], position)
+    local range = over[position]
     if range then
-      local lo, hi = string.match(range, '(%d+):(%d+)')
-      lo, hi = tonumber(lo), tonumber(hi)
-      local new_lo, new_hi = math.min(lo, order), math.max(hi, order)
-      not_kept = not_kept + (new_hi - new_lo) - (hi - lo)
-      redis.call('HSET', KEYS[5], position, new_lo .. ':' .. new_hi)
+      range[1], range[2] = math.min(range[1], order), math.max(range[2], order)
     else
-      not_kept = not_kept + 1
-      redis.call('HSET', KEYS[5], position, order .. ':' .. order)
+      over[position] = {order, order}
     end
   end
+end
+for position, range in pairs(over) do
+  local stored = redis.call('HGET', KEYS[5], position)
+  local lo, hi = range[1], range[2]
+  if stored then
+    local was_lo, was_hi = string.match(stored, '(%d+):(%d+)')
+    was_lo, was_hi = tonumber(was_lo), tonumber(was_hi)
+    lo, hi = math.min(lo, was_lo), math.max(hi, was_hi)
+    not_kept = not_kept + (hi - lo) - (was_hi - was_lo)
+  else
+    not_kept = not_kept + hi - lo + 1
+  end
+  redis.call('HSET', KEYS[5], position, lo .. ':' .. hi)
 end
 if next(postings) ~= nil then
   redis.call('HSET', KEYS[6], '!indexed', '1')
@@ -59,8 +75,8 @@ if next(postings) ~= nil then
   end
 end
 if not_kept ~= 0 then redis.call('HINCRBY', KEYS[5], 'n', not_kept) end
-local over = tonumber(redis.call('HGET', KEYS[5], 'n') or '0')
-redis.call('HSET', KEYS[1], 'error_count', kept + over)
+local over_total = tonumber(redis.call('HGET', KEYS[5], 'n') or '0')
+redis.call('HSET', KEYS[1], 'error_count', kept + over_total)
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then  -- written after the job ended: the new keys go with it
   for k = 5, 7 do
@@ -77,4 +93,4 @@ job['run'] = nil
 local event = {v = 1, type = 'job', job = job, at = tonumber(ARGV[2])}
 redis.call('PUBLISH', KEYS[3], cjson.encode(event))
 redis.call('INCR', KEYS[4])
-return job['status']
+return {job['status'], kept >= most and 1 or 0}
