@@ -82,7 +82,7 @@ INTS = {
     "import_max_rows": ("IMPORT_MAX_ROWS", 1),
     "password_checks_at_once": ("PASSWORD_CHECKS_AT_ONCE", 1),
     "sockets_per_session": ("SOCKETS_PER_SESSION", 1),
-    "job_max_errors": ("JOB_MAX_ERRORS", 0),
+    "job_max_errors": ("JOB_MAX_ERRORS", 1),
     "max_active_jobs_per_user": ("MAX_ACTIVE_JOBS_PER_USER", 1),
 }
 

@@ -5,6 +5,7 @@ beside the ledger go with the job (removal and retention)."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -15,6 +16,8 @@ from tasks.jobs.context import JobContext
 from tasks.jobs.model import Event, Job, Person
 from tasks.jobs.records import ITEM_CHARS, MESSAGE_CHARS, JobError, new_job_id
 from tasks.jobs.store import BESIDE, MAX_ERRORS, JobStore
+from tasks.runtime import Runtime
+from tasks.settings import Settings
 from tests.support.waiting import wait_until
 
 ADA = Person(7, "Ada Lovelace")
@@ -63,6 +66,10 @@ def test_the_default_ledger_keeps_ten_thousand_errors_and_counts_them_all(
     assert store.get(job.id).error_count == 12_500
     assert store.error_count(job.id) == 10_000
     assert every_error(store, job.id) == [replace_order(e) for e in errors[:10_000]]
+
+
+def test_the_store_of_a_process_keeps_what_job_max_errors_says(settings: Settings) -> None:
+    assert Runtime(dataclasses.replace(settings, job_max_errors=123)).store.max_errors == 123
 
 
 def replace_order(error: JobError) -> JobError:
