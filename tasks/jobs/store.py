@@ -266,7 +266,8 @@ class JobStore(Listings, Beside):
     ) -> Status | None:
         """Write progress fields and new errors, publish the snapshot; the status, or None if
         the job is gone. Raises RunLost (writing nothing) if `run` is no longer the job's.
-        Errors past `max_errors` are counted and not kept; each kept one is indexed."""
+        Errors past `max_errors` are counted and not kept (told apart within a position by
+        their `order`, which `JobContext.error` numbers); each kept one is indexed."""
         args: list[str | int | float] = [len(fields), repr(time.time()), run, self.max_errors]
         for name, value in fields.items():
             args += [name, value]
