@@ -40,10 +40,11 @@ class Beside:
     # -- the error ledger ------------------------------------------------------------------
 
     def errors(self, job_id: str, cursor: int = 0, limit: int = 50) -> Page[JobError]:
-        """Errors in item order; the cursor is the offset of the next one."""
-        raw = self.redis.zrange(self.key("job", job_id, "errors"), cursor, cursor + limit - 1)
-        items = [JobError.from_json(r) for r in cast(list[str], raw)]
-        next_cursor = str(cursor + len(items)) if len(items) == limit else None
+        """Errors in item order; the cursor is the offset of the next one, None at the end
+        (one more is read to know: a ledger full at its cap ends on a page boundary)."""
+        raw = self.redis.zrange(self.key("job", job_id, "errors"), cursor, cursor + limit)
+        items = [JobError.from_json(r) for r in cast(list[str], raw)[:limit]]
+        next_cursor = str(cursor + limit) if len(raw) > limit else None
         return Page(items, next_cursor)
 
     def search_errors(

@@ -181,3 +181,12 @@ def test_nothing_is_said_when_every_error_is_kept(
     assert "are kept" not in page.text
     csv = client.get(f"/api/jobs/{job.id}/errors.csv", headers=headers).text.splitlines()
     assert len(csv) == 1 + 250
+
+
+def test_a_full_ledger_ends_on_its_last_page_with_no_next(store: JobStore) -> None:
+    small = capped(store, 100)
+    job = running(small)
+    small.flush(job.id, {}, bad_rows(0, 250))
+    assert small.errors(job.id, 0, 50).cursor == "50"
+    last = small.errors(job.id, 50, 50)
+    assert len(last.items) == 50 and last.cursor is None, "no Next that shows nothing"
