@@ -9,6 +9,7 @@ job exists, with its expiry).
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from typing import cast
 
 import redis
@@ -116,6 +117,15 @@ class Beside:
 
     def is_watching(self, job_id: str, user_id: int) -> bool:
         return bool(self.redis.sismember(self.key("job", job_id, "notify"), str(user_id)))
+
+    def watched_by(self, job_ids: Sequence[str], user_id: int) -> set[str]:
+        """Those of `job_ids` that `user_id` asked to be told about, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.sismember(self.key("job", job_id, "notify"), str(user_id))
+        return {
+            job_id for job_id, is_member in zip(job_ids, pipe.execute(), strict=True) if is_member
+        }
 
     def claim_mail_queue(self, job_id: str) -> bool:
         """True once per job: whoever gets True queues the end-of-job emails."""
