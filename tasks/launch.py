@@ -2,7 +2,9 @@
 
 The web layer calls these with what a person sent. A bad input raises `InvalidUpload` before
 anything is written, and a launch that fails half-way removes what it wrote: no job is left
-without its input, and no input without its job.
+without its input, and no input without its job. An owner who already has
+`MAX_ACTIVE_JOBS_PER_USER` jobs queued or running is refused (`TooManyActiveJobs`) before the
+file is read, and again, atomically, when the job is recorded.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from tasks.csv_input import (
 )
 from tasks.jobs.middleware import JOBS_QUEUE
 from tasks.jobs.model import Job, Person
-from tasks.jobs.records import AuditEntry, new_job_id
+from tasks.jobs.records import AuditEntry, TooManyActiveJobs, new_job_id
 from tasks.runtime import Runtime
 from tasks.uploads import delete_upload, save_upload
 
@@ -48,6 +50,7 @@ def launch_import(
 ) -> Job:
     """Queue an import of the users in a CSV upload; raises InvalidUpload on a bad file."""
     _check_role(owner_role)
+    _check_room(runtime, owner)
     if on_existing not in ON_EXISTING:
         raise ValueError(f"on_existing must be 'skip' or 'update', got {on_existing!r}")
     with _spool(chunks) as spool:
@@ -85,6 +88,7 @@ def launch_enrollment(
     """Queue the enrollments in an `email,course` CSV (see `pairs_csv`); raises InvalidUpload
     on a bad file."""
     _check_role(owner_role)
+    _check_room(runtime, owner)
     with _spool(pairs_csv_chunks) as spool:
         summary = inspect_upload(
             _read(spool),
@@ -139,6 +143,12 @@ def _check_role(owner_role: str) -> None:
         raise PermissionError(f"a {owner_role!r} may not launch massive actions")
 
 
+def _check_room(runtime: Runtime, owner: Person) -> None:
+    most = runtime.settings.max_active_jobs_per_user
+    if runtime.store.active_count(owner.id, most) >= most:
+        raise TooManyActiveJobs(owner.id, most)
+
+
 def _spool(chunks: Iterable[bytes]) -> tempfile.SpooledTemporaryFile[bytes]:
     spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(
         max_size=SPOOL_BYTES
@@ -171,7 +181,7 @@ def _launch(runtime: Runtime, job: Job, spool: IO[bytes]) -> Job:
     try:
         with runtime.engine.begin() as conn:
             save_upload(conn, job.id, _read(spool))
-            created = runtime.store.create(job)
+            created = runtime.store.create(job, runtime.settings.max_active_jobs_per_user)
         runtime.store.add_audit(job.id, AuditEntry("launched", job.owner, job.created_at))
         runtime.queue(JOBS_QUEUE, job.kind, job.id)
     except BaseException:

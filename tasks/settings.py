@@ -82,6 +82,8 @@ INTS = {
     "import_max_rows": ("IMPORT_MAX_ROWS", 1),
     "password_checks_at_once": ("PASSWORD_CHECKS_AT_ONCE", 1),
     "sockets_per_session": ("SOCKETS_PER_SESSION", 1),
+    "job_max_errors": ("JOB_MAX_ERRORS", 1),
+    "max_active_jobs_per_user": ("MAX_ACTIVE_JOBS_PER_USER", 1),
 }
 
 
@@ -111,6 +113,8 @@ class Settings:
     password_checks_at_once: int = 2
     forwarded_allow_ips: str = ""
     sockets_per_session: int = 20
+    job_max_errors: int = 10_000
+    max_active_jobs_per_user: int = 10
 
     @property
     def stalled_after_s(self) -> float:

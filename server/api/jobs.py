@@ -135,8 +135,11 @@ async def list_errors(request: Request) -> Response:
     cursor = parse_error_cursor(request.query_params.get("cursor"))
     limit = parse_limit(request.query_params.get("limit"))
     page = await run_in_threadpool(runtime.store.errors, job.id, cursor, limit)
+    kept = await run_in_threadpool(runtime.store.error_count, job.id)
     errors = [{"item": e.item, "message": e.message, "at": iso(e.at)} for e in page.items]
-    return JSONResponse({"errors": errors, "cursor": page.cursor, "count": job.error_count})
+    return JSONResponse(
+        {"errors": errors, "cursor": page.cursor, "count": job.error_count, "kept": kept}
+    )
 
 
 # A formula may start a cell, or start after any character a spreadsheet may read as a
@@ -152,7 +155,8 @@ def spreadsheet_safe(cell: str) -> str:
     return "'" + cell if cell[:1] in ("\t", "\r") else cell
 
 
-def error_rows(store: JobStore, job_id: str) -> Iterator[str]:
+def error_rows(store: JobStore, job_id: str, found: int) -> Iterator[str]:
+    """The ledger as CSV; when it keeps fewer than the `found` errors, a last row says so."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
     writer.writerow(["item", "message", "at"])
@@ -166,6 +170,11 @@ def error_rows(store: JobStore, job_id: str) -> Iterator[str]:
         buffer.seek(0)
         buffer.truncate()
         cursor = int(page.cursor) if page.cursor else None
+    kept = store.error_count(job_id)
+    if kept < found:
+        note = f"only the first {kept:,} errors are kept, of {found:,} found"
+        writer.writerow(["…", f"{note}: the others are counted, not kept", ""])
+        yield buffer.getvalue()
 
 
 async def download_errors(request: Request) -> Response:
@@ -173,7 +182,7 @@ async def download_errors(request: Request) -> Response:
     runtime = runtime_of(request)
     job = await run_in_threadpool(visible_job, runtime.store, viewer, request.path_params["id"])
     return StreamingResponse(
-        error_rows(runtime.store, job.id),
+        error_rows(runtime.store, job.id, job.error_count),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="job-{job.id}-errors.csv"'},
     )

@@ -19,6 +19,7 @@ from server.api.openapi import SIGNED_IN_FROM_HERE, Body, Operation, json_answer
 from server.auth.access import require_admin
 from server.inputs import UploadRefused, received_upload, refusal
 from tasks.csv_input import MAX_BYTES, InvalidUpload
+from tasks.jobs.records import TooManyActiveJobs
 from tasks.launch import pairs_csv
 
 MB = 1024 * 1024
@@ -31,7 +32,7 @@ async def launch_import(request: Request) -> Response:
     try:
         async with received_upload(request) as upload:
             job = await run_in_threadpool(import_from, runtime, viewer, upload)
-    except (UploadRefused, InvalidUpload) as exc:
+    except (UploadRefused, InvalidUpload, TooManyActiveJobs) as exc:
         status, message = refusal(exc)
         return JSONResponse({"error": message}, status_code=status)
     return JSONResponse(job_json(job, runtime, time.time()), status_code=202)
@@ -109,7 +110,7 @@ async def launch_enrollment(request: Request) -> Response:
         else:
             async with received_upload(request) as upload:
                 job = await run_in_threadpool(enroll_from, runtime, viewer, upload)
-    except (UploadRefused, InvalidUpload) as exc:
+    except (UploadRefused, InvalidUpload, TooManyActiveJobs) as exc:
         status, message = refusal(exc)
         return JSONResponse({"error": message}, status_code=status)
     return JSONResponse(job_json(job, runtime, time.time()), status_code=202)
@@ -119,6 +120,7 @@ REFUSALS = {
     **SIGNED_IN_FROM_HERE,
     400: json_answer("The request could not be read."),
     413: json_answer("Over the size limit (an upload is cut off while it streams)."),
+    429: json_answer("The person already has MAX_ACTIVE_JOBS_PER_USER jobs queued or running."),
     415: json_answer("Not multipart/form-data (or JSON, where accepted)."),
     422: json_answer("The file is not a usable CSV: the message says why."),
 }

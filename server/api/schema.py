@@ -88,6 +88,7 @@ class ErrorPage(Answer):
     errors: list[LedgerEntry]
     cursor: str | None = Field(description="Pass it back for the next page; null at the end.")
     count: int = Field(description="How many errors the job has in all.")
+    kept: int = Field(description="How many of them are kept and listed: the first JOB_MAX_ERRORS.")
 
 
 class EnrollmentLists(BaseModel):

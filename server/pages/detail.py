@@ -32,8 +32,8 @@ MAX_QUERY = 200
 
 
 def error_listing(store: JobStore, job: Job, params: QueryParams, page_size: int) -> dict[str, Any]:
-    """One page of a job's errors, searched by item or reason when `q` is given; the template
-    context of `jobs/_error_table.html`."""
+    """One page of a job's errors, searched by item or reason when `q` is given, and how many
+    the ledger keeps; the template context of `jobs/_error_table.html` and `jobs/_kept.html`."""
     cursor = parse_error_cursor(params.get("cursor"))
     query = params.get("q", "").strip()[:MAX_QUERY]
     page: Page[JobError]
@@ -41,7 +41,9 @@ def error_listing(store: JobStore, job: Job, params: QueryParams, page_size: int
         page = store.search_errors(job.id, query, cursor, page_size)
     else:
         page = store.errors(job.id, cursor, page_size)
-    return {"errors": page.items, "cursor": cursor, "next_cursor": page.cursor, "q": query}
+    kept = store.error_count(job.id)
+    return {"errors": page.items, "cursor": cursor, "next_cursor": page.cursor, "q": query,
+            "kept": kept}  # fmt: skip
 
 
 def detail(store: JobStore, job: Job, viewer_id: int, params: QueryParams) -> dict[str, Any]:

@@ -99,7 +99,7 @@ class JobContext:
             if self.done != self._error_position:
                 self._error_position, self._error_order = self.done, 0
             self._error_order += 1
-            error = JobError(self.done, item, message, self.clock(), self._error_order)
+            error = JobError.bounded(self.done, item, message, self.clock(), self._error_order)
             self._errors.append(error)
             if len(self._errors) >= ERRORS_PER_WRITE:
                 self._flush()
