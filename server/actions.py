@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 
 from server.auth.sessions import Viewer
 from server.inputs import Upload, UploadRefused
+from tasks.data.journal import delete_journal
 from tasks.jobs.model import Event, InvalidTransition, Job, Person, Status
 from tasks.jobs.notify import queue_job_mail, queue_job_mails
 from tasks.jobs.records import AuditEntry, UnknownJob, is_job_id
@@ -98,6 +99,7 @@ def delete_job(runtime: Runtime, viewer: Viewer, job_id: str) -> None:
     with runtime.engine.begin() as conn:  # its input and checkpoint go with it
         delete_upload(conn, job.id)
         delete_checkpoint(conn, job.id)
+        delete_journal(conn, [job.id])
     log.info("job removed", extra={"job_id": job.id, "user_id": viewer.id})
 
 
