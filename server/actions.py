@@ -109,18 +109,32 @@ def import_from(runtime: Runtime, viewer: Viewer, upload: Upload) -> Job:
     if on_existing not in ("skip", "update"):
         raise UploadRefused(400, "on_existing must be 'skip' (leave existing users) or 'update'.")
     return launch_import(
-        runtime, owner_of(viewer), viewer.user.role, upload.filename, upload.chunks(), on_existing
-    )
+        runtime, owner_of(viewer), viewer.user.role, upload.filename, upload.chunks(), on_existing,
+        mode_of(upload.fields.get("mode")),
+    )  # fmt: skip
+
+
+def mode_of(raw: str | None) -> str:
+    """A launch's `mode`: "run" (the default) or "check"; UploadRefused(400) otherwise."""
+    mode = raw or "run"
+    if mode not in ("run", "check"):
+        raise UploadRefused(400, "mode must be 'run' or 'check' (a dry run that writes nothing).")
+    return mode
 
 
 def enroll_from(runtime: Runtime, viewer: Viewer, upload: Upload) -> Job:
     """Queue the enrollments of an uploaded `email,course` CSV; InvalidUpload if bad."""
     description = f"Enroll users in courses from {upload.filename}"
-    return enroll_pairs(runtime, viewer, upload.chunks(), description)
+    mode = mode_of(upload.fields.get("mode"))
+    return enroll_pairs(runtime, viewer, upload.chunks(), description, mode)
 
 
 def enroll_pairs(
-    runtime: Runtime, viewer: Viewer, chunks: Iterable[bytes], description: str
+    runtime: Runtime,
+    viewer: Viewer,
+    chunks: Iterable[bytes],
+    description: str,
+    mode: str = "run",
 ) -> Job:
     """Queue the enrollments of an `email,course` CSV given in chunks; InvalidUpload if bad."""
-    return launch_enrollment(runtime, owner_of(viewer), viewer.user.role, chunks, description)
+    return launch_enrollment(runtime, owner_of(viewer), viewer.user.role, chunks, description, mode)
