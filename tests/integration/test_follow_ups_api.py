@@ -68,7 +68,9 @@ def test_a_check_then_its_commit(client, headers, engine, catalogue, import_job,
     assert [e["action"] for e in source["audit"]] == ["launched", "commit"]
 
 
-def test_enrollment_json_and_multipart_take_mode_check(client, headers, engine, catalogue, people, drain):  # type: ignore[no-untyped-def]
+def test_enrollment_json_and_multipart_take_mode_check(  # type: ignore[no-untyped-def]
+    client, headers, engine, catalogue, people, drain
+):
     body = {"emails": [people["plain"].email], "courses": ["CS101"], "mode": "check"}
     job = launched(client.post("/api/enrollments", json=body, headers=headers["super"]))
     assert job["mode"] == "check" and job["description"].startswith("Check: ")
