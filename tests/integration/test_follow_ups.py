@@ -289,3 +289,32 @@ def test_revert_of_an_enrollment_removes_the_enrollments_it_added(
     assert platform(engine) == before
     with engine.connect() as conn:
         assert count_enrollments(conn) == 1
+
+
+def test_an_enrollment_retry_with_a_corrected_file_is_matched_by_email_and_course(
+    runtime: Runtime,
+    store: JobStore,
+    engine: Engine,
+    superadmin: Person,
+    asker: Asker,
+    catalogue: dict[str, int],
+    drain: Callable[[], None],
+) -> None:
+    with engine.begin() as conn:
+        add_user(conn, "ann@example.org", "Ann", "user")
+    data = b"email,course\nann@example.org,CS101\nann@example.org,CS-101\n"
+    job = launch_enrollment(runtime, superadmin, "superadmin", [data], "Enroll Ann")
+    drain()
+    source = store.get(job.id)
+    with pytest.raises(InvalidUpload, match=r"line 2 \('ann@example.org' in 'CS101'\) did not"):
+        retry_failed(runtime, asker, source, [b"email,course\nann@example.org,CS101\n"], "f.csv")
+    fixed = b"email,course\nann@example.org,CS-101\n"
+    with pytest.raises(InvalidUpload, match="did not fail"):  # the course, corrected: no match
+        retry_failed(runtime, asker, source, [b"email,course\nann@example.org,SEC-110\n"], "f")
+    with engine.begin() as conn:
+        add_course(conn, "CS-101", "The course the file meant")
+    retry = retry_failed(runtime, asker, source, [fixed], "fixed.csv")
+    drain()
+    assert store.get(retry.id).error_count == 0
+    with engine.connect() as conn:
+        assert count_enrollments(conn) == 2

@@ -146,3 +146,19 @@ def test_a_power_user_acts_on_their_own_jobs(client, headers, engine, catalogue,
     check = import_job(who="power", mode="check")
     run = launched(client.post(f"/api/jobs/{check['id']}/commit", headers=headers["power"]))
     assert run["owner"]["name"] == "Pat Power"
+
+
+def test_a_removed_job_takes_its_journal_and_a_sign_in_is_recorded(  # type: ignore[no-untyped-def]
+    client, headers, engine, catalogue, import_job, people
+) -> None:
+    from tasks.data.db import journal
+
+    job = import_job()
+    with engine.connect() as conn:
+        signed_in = sa.select(users.c.signed_in_at).where(users.c.email == people["super"].email)
+        assert conn.execute(signed_in).scalar_one() is not None  # (`headers` signed in)
+        entries = sa.select(sa.func.count()).where(journal.c.job_id == job["id"])
+        assert conn.execute(entries).scalar_one() == 2
+    assert client.delete(f"/api/jobs/{job['id']}", headers=headers["super"]).status_code == 204
+    with engine.connect() as conn:
+        assert conn.execute(entries).scalar_one() == 0

@@ -134,3 +134,32 @@ def test_a_database_of_an_earlier_version_gains_the_new_columns(tmp_path: Path) 
     assert "enrollments_by_job" in indexes
     assert tuple(row) == ("a@example.org", None)
     engine.dispose()
+
+
+def test_an_enrollment_journals_its_failed_pairs_and_marks_what_it_added(
+    db: Engine, store: JobStore
+) -> None:
+    from tasks.actors.enroll_users import run_enrollment
+
+    with db.begin() as conn:
+        add_user(conn, "ann@example.org", "Ann", "user")
+    data = "email,course\nann@example.org,CS101\nann@example.org,NOPE\nnobody@example.org,CS101\n"
+    params = {"rows": 3, "owner_role": "superadmin"}
+    job = new_job(store, OWNER, kind="enroll_users", params=params, total=3)
+    with db.begin() as conn:
+        save_upload(conn, job.id, [data.encode()])
+    ctx = JobContext(store, store.transition(job.id, Event.START, at=time.time()))
+    run_enrollment(ctx, db, job.id, params)
+    ctx.close()
+    with db.connect() as conn:
+        failed = conn.execute(
+            sa.select(journal.c.line, journal.c.action, journal.c.email, journal.c.course)
+            .where(journal.c.job_id == job.id)
+            .order_by(journal.c.line)
+        ).all()
+        added = conn.execute(sa.select(enrollments.c.course_id, enrollments.c.job_id)).all()
+    assert [tuple(f) for f in failed] == [
+        (3, "failed", "ann@example.org", "NOPE"),
+        (4, "failed", "nobody@example.org", "CS101"),
+    ]
+    assert [tuple(a) for a in added] == [(1, job.id)]
