@@ -1,15 +1,15 @@
 """The `revert_job` massive action: undo what an ended import or enrollment wrote.
 
-An import's revert walks the source's journal (tasks/data/journal.py) in line order, a batch of
-`BATCH_ROWS` entries at a time: it removes the users the import created and gives the users it
-updated back their name and role, and removes the enrollments the import added to them. It
-leaves alone every row that someone changed since, and says why in its ledger ("kept"): the
-user was written again (by a person or another job: `users.updated_by` is no longer the
-import), signed in since, was enrolled by someone else (removing the user would take that
-enrollment with it), or is gone. An enrollment's revert removes the enrollments it added
-(`enrollments.job_id`). Each batch is one transaction with its checkpoint and its tally (the
-outcome so far and the last line done), so a revert resumed after a crash does no row twice.
-"""
+An import's revert walks the source's journal (tasks/data/journal.py) in line order, one of
+its batches (its created or its updated lines) at a time: it removes the users the import
+created, gives the users it updated back their name and role, and removes the enrollments the
+import added to them. It leaves alone every row that someone changed since, and says why in
+its ledger ("kept"): the user was written again (by a person or another job:
+`users.updated_by` is no longer the import), signed in since, was enrolled by someone else
+(removing the user would take that enrollment with it), or is gone. An enrollment's revert
+removes the enrollments it added (`enrollments.job_id`). Each batch is one transaction with
+its checkpoint and its tally (the outcome so far and the journal row done last), so a revert
+resumed after a crash does no row twice."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from tasks.broker import worker_runtime
 from tasks.csv_input import shorten
 from tasks.data.db import enrollments, users
-from tasks.data.journal import CREATED, WRITES, Entry, entries_after
+from tasks.data.journal import CREATED, WRITES, Entry, next_chunk
 from tasks.data.retry import DEFAULT_BACKOFF, Backoff, retry_transient
 from tasks.jobs.context import JobContext
 from tasks.jobs.middleware import current_job, massive_action
@@ -131,11 +131,12 @@ def run_revert(
         def batch_of(tally: Tally = tally, position: int = position) -> tuple[Tally, int]:
             with engine.begin() as conn:
                 if is_import:
-                    batch = entries_after(conn, source_id, WRITES, tally.after, BATCH_ROWS)
-                    if not batch:
+                    chunk = next_chunk(conn, source_id, WRITES, tally.after)
+                    if chunk is None:
                         return tally, 0
+                    batch = [(entry, chunk.at) for entry in chunk.entries]
                     reverted, kept = _revert_users(ctx, conn, job_id, source_id, batch)
-                    after, size = batch[-1][0].line, len(batch)
+                    after, size = chunk.line, len(batch)
                 else:
                     size = reverted = _revert_enrollments(conn, source_id)
                     kept, after = 0, 0

@@ -88,7 +88,7 @@ def _create_by_copy(conn: Connection, new: Sequence[NewUser], at: float, job_id:
         f"\t{{{','.join(map(str, user.course_ids))}}}\n"
         for line, user in enumerate(new)
     ]
-    copy(conn, "COPY import_rows FROM STDIN", "".join(lines))
+    _copy(conn, "COPY import_rows FROM STDIN", "".join(lines))
     enrolled: int = conn.exec_driver_sql(_CREATE_AND_ENROLL, {"at": at, "job": job_id}).rowcount
     return enrolled
 
@@ -101,7 +101,7 @@ def _copy_text(value: str) -> str:
     return value.translate(_COPY_ESCAPES)
 
 
-def copy(conn: Connection, statement: str, data: str) -> None:
+def _copy(conn: Connection, statement: str, data: str) -> None:
     """COPY ... FROM STDIN of `data`, already in COPY's text format: built with one join, it
     costs far less than a `write_row` per row."""
     cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -169,7 +169,7 @@ def add_enrollments(
         "CREATE TEMPORARY TABLE enrollment_rows (user_id integer, course_id integer) ON COMMIT DROP"
     )
     data = "".join(f"{user_id}\t{course_id}\n" for user_id, course_id in pairs)
-    copy(conn, "COPY enrollment_rows FROM STDIN", data)
+    _copy(conn, "COPY enrollment_rows FROM STDIN", data)
     conn.exec_driver_sql(
         "INSERT INTO enrollments (user_id, course_id, enrolled_at, job_id) "
         "SELECT user_id, course_id, %(at)s, %(job)s FROM enrollment_rows ON CONFLICT DO NOTHING",

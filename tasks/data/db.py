@@ -77,18 +77,17 @@ checkpoints = sa.Table(
 
 
 # What each import or enrollment batch did to each line of its upload, written in the batch's
-# transaction (tasks/data/journal.py): `action` is created, updated (with the user's name and
-# role before), failed, or todo (a line a retry is to do again).
+# transaction (tasks/data/journal.py): one row per batch and `action` (created, updated with
+# the user's name and role before, failed, or todo: lines a retry is to do again), keyed by
+# the first line it holds; `entries` is the JSON list of its `size` lines.
 journal = sa.Table(
     "journal",
     metadata,
     sa.Column("job_id", sa.String(40), primary_key=True),
     sa.Column("line", sa.Integer, primary_key=True),
     sa.Column("action", sa.String(10), primary_key=True),
-    sa.Column("email", sa.Text, nullable=True),
-    sa.Column("course", sa.Text, nullable=True),
-    sa.Column("before_name", sa.Text, nullable=True),
-    sa.Column("before_role", sa.String(20), nullable=True),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("entries", sa.Text, nullable=False),
     sa.Column("at", sa.Float, nullable=False),
 )
 

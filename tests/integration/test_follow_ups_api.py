@@ -158,7 +158,7 @@ def test_a_removed_job_takes_its_journal_and_a_sign_in_is_recorded(  # type: ign
         signed_in = sa.select(users.c.signed_in_at).where(users.c.email == people["super"].email)
         assert conn.execute(signed_in).scalar_one() is not None  # (`headers` signed in)
         entries = sa.select(sa.func.count()).where(journal.c.job_id == job["id"])
-        assert conn.execute(entries).scalar_one() == 2
+        assert conn.execute(entries).scalar_one() == 2  # created, failed: one row each
     assert client.delete(f"/api/jobs/{job['id']}", headers=headers["super"]).status_code == 204
     with engine.connect() as conn:
         assert conn.execute(entries).scalar_one() == 0
