@@ -13,6 +13,7 @@ resumed after a crash does no row twice."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from functools import partial
@@ -54,17 +55,22 @@ def _revert_users(
 ) -> tuple[int, int]:
     """Revert one batch of the journal's entries, in the caller's transaction: (reverted, kept)."""
     emails = [entry.email for entry, _ in batch if entry.email]
-    columns = (users.c.id, users.c.email, users.c.updated_by, users.c.signed_in_at)
-    found = {r.email: r for r in conn.execute(sa.select(*columns).where(users.c.email.in_(emails)))}
-    ids = [r.id for r in found.values()]
+    found = {
+        r.email: r
+        for r in conn.execute(
+            sa.text("SELECT id, email, updated_by, signed_in_at FROM users WHERE "
+                    + _member(conn, "email", "emails")),
+            {"emails": _listed(conn, emails)},
+        )
+    }  # fmt: skip
     others = set(
         conn.execute(
-            sa.select(enrollments.c.user_id)
-            .where(enrollments.c.user_id.in_(ids))
-            .where(sa.or_(enrollments.c.job_id.is_(None), enrollments.c.job_id != source_id))
-            .distinct()
+            sa.text("SELECT DISTINCT user_id FROM enrollments WHERE "
+                    + _member(conn, "user_id", "ids")
+                    + " AND (job_id IS NULL OR job_id <> :job)"),
+            {"ids": _listed(conn, [r.id for r in found.values()]), "job": source_id},
         ).scalars()
-    )
+    )  # fmt: skip
     removed: list[int] = []
     restored: list[dict[str, object]] = []
     kept = 0
@@ -83,7 +89,8 @@ def _revert_users(
     now = time.time()
     if removed:  # (their enrollments go with them: all the import's, as `others` showed)
         conn.execute(
-            sa.delete(users).where(users.c.id.in_(removed), users.c.updated_by == source_id)
+            sa.text(f"DELETE FROM users WHERE {_member(conn, 'id', 'ids')} AND updated_by = :job"),
+            {"ids": _listed(conn, removed), "job": source_id},
         )
     if restored:
         conn.execute(
@@ -94,12 +101,23 @@ def _revert_users(
             restored,
         )  # fmt: skip
         conn.execute(
-            sa.delete(enrollments).where(
-                enrollments.c.job_id == source_id,
-                enrollments.c.user_id.in_([r["uid"] for r in restored]),
-            )
-        )
+            sa.text(f"DELETE FROM enrollments WHERE {_member(conn, 'user_id', 'ids')} "
+                    "AND job_id = :job"),
+            {"ids": _listed(conn, [r["uid"] for r in restored]), "job": source_id},
+        )  # fmt: skip
     return len(removed) + len(restored), kept
+
+
+def _member(conn: Connection, column: str, name: str) -> str:
+    """`column` is one of the list bound as `name` (`_listed`): one parameter however long the
+    list, where SQLAlchemy's IN would bind (and compile) one per value."""
+    if conn.dialect.name == "postgresql":
+        return f"{column} = ANY(:{name})"
+    return f"{column} IN (SELECT value FROM json_each(:{name}))"
+
+
+def _listed(conn: Connection, values: list[Any]) -> object:
+    return values if conn.dialect.name == "postgresql" else json.dumps(values)
 
 
 def run_revert(
