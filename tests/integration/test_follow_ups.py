@@ -318,3 +318,31 @@ def test_an_enrollment_retry_with_a_corrected_file_is_matched_by_email_and_cours
     assert store.get(retry.id).error_count == 0
     with engine.connect() as conn:
         assert count_enrollments(conn) == 2
+
+
+def test_a_retry_of_a_retry_does_what_still_fails(
+    runtime: Runtime,
+    store: JobStore,
+    engine: Engine,
+    superadmin: Person,
+    asker: Asker,
+    catalogue: dict[str, int],
+    drain: Callable[[], None],
+) -> None:
+    with engine.begin() as conn:
+        add_user(conn, "ann@example.org", "Ann", "user")
+    data = b"email,course\nann@example.org,CS101\nann@example.org,LATE1\n"
+    job = launch_enrollment(runtime, superadmin, "superadmin", [data], "Enroll Ann")
+    drain()
+    first = retry_failed(runtime, asker, store.get(job.id))  # the course is still missing
+    drain()
+    assert (store.get(first.id).done, store.get(first.id).error_count) == (1, 1)
+    with engine.begin() as conn:
+        late = add_course(conn, "LATE1", "A course made late").id
+    second = retry_failed(runtime, asker, store.get(first.id))
+    assert (second.source_id, second.total) == (first.id, 1)
+    drain()
+    assert store.get(second.id).error_count == 0
+    assert errors_of(store, second.id) == []
+    _, pairs = platform(engine)
+    assert pairs == {("ann@example.org", catalogue["CS101"]), ("ann@example.org", late)}
