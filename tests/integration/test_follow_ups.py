@@ -346,3 +346,32 @@ def test_a_retry_of_a_retry_does_what_still_fails(
     assert errors_of(store, second.id) == []
     _, pairs = platform(engine)
     assert pairs == {("ann@example.org", catalogue["CS101"]), ("ann@example.org", late)}
+
+
+def test_an_expired_job_takes_its_journal_with_its_input(
+    runtime: Runtime,
+    store: JobStore,
+    engine: Engine,
+    superadmin: Person,
+    catalogue: dict[str, int],
+    drain: Callable[[], None],
+) -> None:
+    from tasks.data.db import journal, uploads
+    from tasks.jobs.reaper import Reaper
+
+    job = launch_import(runtime, superadmin, "superadmin", "s.csv", users_file(10, 5))
+    drain()
+    ended = store.get(job.id)
+
+    def left() -> tuple[int, int]:
+        with engine.connect() as conn:
+            return tuple(  # type: ignore[return-value]
+                conn.execute(
+                    sa.select(sa.func.count()).where(table.c.job_id == job.id)
+                ).scalar_one()
+                for table in (journal, uploads)
+            )
+
+    assert left() == (2, 1)  # created, failed; one chunk of input
+    Reaper(runtime, on_end=lambda _: None).sweep(ended.finished_at + store.retention_s + 1)  # type: ignore[operator]
+    assert left() == (0, 0)
