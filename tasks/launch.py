@@ -32,6 +32,7 @@ from tasks.runtime import Runtime
 from tasks.uploads import delete_upload, save_upload
 
 ON_EXISTING = ("skip", "update")
+MODES = ("run", "check")  # a check writes nothing: it counts what the run would do
 LAUNCHER_ROLES = ("superadmin", "power_user")
 SPOOL_BYTES = 1024 * 1024
 READ_BYTES = 64 * 1024
@@ -47,15 +48,18 @@ def launch_import(
     filename: str,
     chunks: Iterable[bytes],
     on_existing: str = "skip",
+    mode: str = "run",
 ) -> Job:
-    """Queue an import of the users in a CSV upload; raises InvalidUpload on a bad file."""
-    _check_role(owner_role)
-    _check_room(runtime, owner)
+    """Queue an import of the users in a CSV upload (or its check, `mode="check"`); raises
+    InvalidUpload on a bad file."""
+    check_role(owner_role)
+    _check_mode(mode)
+    check_room(runtime, owner)
     if on_existing not in ON_EXISTING:
         raise ValueError(f"on_existing must be 'skip' or 'update', got {on_existing!r}")
-    with _spool(chunks) as spool:
+    with spool_upload(chunks) as spool:
         summary = inspect_upload(
-            _read(spool),
+            read_spool(spool),
             required=("email", "name"),
             allowed=USER_COLUMNS,
             max_rows=runtime.settings.import_max_rows,
@@ -64,7 +68,8 @@ def launch_import(
         job = Job(
             id=new_job_id(),
             kind="import_users",
-            description=f"Import users from {name} ({_count(summary.rows, 'row')})",
+            description=f"{_verb(mode, 'Import')} users from {name} "
+            f"({_count(summary.rows, 'row')})",
             owner=owner,
             created_at=time.time(),
             params={
@@ -72,6 +77,7 @@ def launch_import(
                 "filename": name,
                 "on_existing": on_existing,
                 "owner_role": owner_role,
+                "mode": mode,
             },
             total=summary.rows,
         )
@@ -84,14 +90,16 @@ def launch_enrollment(
     owner_role: str,
     pairs_csv_chunks: Iterable[bytes],
     description: str | None = None,
+    mode: str = "run",
 ) -> Job:
-    """Queue the enrollments in an `email,course` CSV (see `pairs_csv`); raises InvalidUpload
-    on a bad file."""
-    _check_role(owner_role)
-    _check_room(runtime, owner)
-    with _spool(pairs_csv_chunks) as spool:
+    """Queue the enrollments in an `email,course` CSV (see `pairs_csv`), or their check
+    (`mode="check"`); raises InvalidUpload on a bad file."""
+    check_role(owner_role)
+    _check_mode(mode)
+    check_room(runtime, owner)
+    with spool_upload(pairs_csv_chunks) as spool:
         summary = inspect_upload(
-            _read(spool),
+            read_spool(spool),
             required=ENROLLMENT_COLUMNS,
             allowed=ENROLLMENT_COLUMNS,
             max_rows=runtime.settings.import_max_rows,
@@ -99,11 +107,11 @@ def launch_enrollment(
         job = Job(
             id=new_job_id(),
             kind="enroll_users",
-            description=description
-            or f"Enroll users in courses ({_count(summary.rows, 'enrollment')})",
+            description=_verb(mode, "")
+            + (description or f"Enroll users in courses ({_count(summary.rows, 'enrollment')})"),
             owner=owner,
             created_at=time.time(),
-            params={"rows": summary.rows, "owner_role": owner_role},
+            params={"rows": summary.rows, "owner_role": owner_role, "mode": mode},
             total=summary.rows,
         )
         return _launch(runtime, job, spool)
@@ -138,18 +146,32 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
-def _check_role(owner_role: str) -> None:
+def _verb(mode: str, run: str) -> str:
+    """How a job's description opens: `run`, or "Check" for a check ("Check: " before an
+    enrollment's own words)."""
+    if mode == "check":
+        return "Check" if run else "Check: "
+    return run
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'run' or 'check', got {mode!r}")
+
+
+def check_role(owner_role: str) -> None:
     if owner_role not in LAUNCHER_ROLES:
         raise PermissionError(f"a {owner_role!r} may not launch massive actions")
 
 
-def _check_room(runtime: Runtime, owner: Person) -> None:
+def check_room(runtime: Runtime, owner: Person) -> None:
+    """Refuse a launch past MAX_ACTIVE_JOBS_PER_USER (the store checks again as it records)."""
     most = runtime.settings.max_active_jobs_per_user
     if runtime.store.active_count(owner.id, most) >= most:
         raise TooManyActiveJobs(owner.id, most)
 
 
-def _spool(chunks: Iterable[bytes]) -> tempfile.SpooledTemporaryFile[bytes]:
+def spool_upload(chunks: Iterable[bytes]) -> tempfile.SpooledTemporaryFile[bytes]:
     spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(
         max_size=SPOOL_BYTES
     )
@@ -169,7 +191,7 @@ def _spool(chunks: Iterable[bytes]) -> tempfile.SpooledTemporaryFile[bytes]:
     return spool
 
 
-def _read(spool: IO[bytes]) -> Iterator[bytes]:
+def read_spool(spool: IO[bytes]) -> Iterator[bytes]:
     spool.seek(0)
     return iter(lambda: spool.read(READ_BYTES), b"")
 
@@ -180,7 +202,7 @@ def _launch(runtime: Runtime, job: Job, spool: IO[bytes]) -> Job:
     created = None
     try:
         with runtime.engine.begin() as conn:
-            save_upload(conn, job.id, _read(spool))
+            save_upload(conn, job.id, read_spool(spool))
             created = runtime.store.create(job, runtime.settings.max_active_jobs_per_user)
         runtime.store.add_audit(job.id, AuditEntry("launched", job.owner, job.created_at))
         runtime.queue(JOBS_QUEUE, job.kind, job.id)

@@ -81,6 +81,10 @@ def job_json(job: Job, runtime: Runtime, at: float) -> dict[str, Any]:
         "url": f"{settings.base_url}/api/jobs/{job.id}",
         "errors_url": f"{settings.base_url}/admin/background-jobs/{job.id}/errors",
         "page_url": f"{settings.base_url}/admin/background-jobs/{job.id}",
+        "mode": job.params.get("mode", "run"),
+        "outcome": job.outcome,
+        "source_id": job.source_id,
+        "follow_ups": job.follow_ups,
     }
 
 

@@ -49,6 +49,9 @@ def error_listing(store: JobStore, job: Job, params: QueryParams, page_size: int
 def detail(store: JobStore, job: Job, viewer_id: int, params: QueryParams) -> dict[str, Any]:
     return {
         "audit": store.audit(job.id),
+        "retried_in": store.get_many([job.follow_ups["retry"]])
+        if "retry" in job.follow_ups
+        else [],
         "is_watching": store.is_watching(job.id, viewer_id),
         "params_json": json.dumps(job.params, indent=2, sort_keys=True, ensure_ascii=False),
         **error_listing(store, job, params, 50),

@@ -16,6 +16,7 @@ into throttled progress events, an exact error ledger, heartbeats and abort chec
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -64,6 +65,7 @@ class JobContext:
         self._stopped = threading.Event()
         self._beat: threading.Thread | None = None
         self.before_batch: Callable[[], None] | None = None  # the owner's standing (middleware)
+        self.outcome: dict[str, int] | None = job.outcome
 
     @property
     def id(self) -> str:
@@ -103,6 +105,11 @@ class JobContext:
             self._errors.append(error)
             if len(self._errors) >= ERRORS_PER_WRITE:
                 self._flush()
+
+    def set_outcome(self, counts: dict[str, int]) -> None:
+        """What the job has come to so far (a check's or a revert's counts, as committed),
+        shown with its next progress."""
+        self.outcome = dict(counts)
 
     def save(self) -> None:
         """Write the errors recorded so far: call it before committing the items they concern."""
@@ -169,6 +176,8 @@ class JobContext:
         }
         if self.total is not None:
             fields["total"] = str(self.total)
+        if self.outcome is not None:
+            fields["outcome"] = json.dumps(self.outcome, separators=(",", ":"))
         try:
             status = self.store.flush(self.id, fields, self._errors, self.run)
         except RunLost:

@@ -95,6 +95,12 @@ class Job:
     aborted_at: float | None = None
     message: str = ""
     seq: int = 0
+    # Follow-ups (tasks/follow_up.py): the job this one checks, retries or reverts; what it
+    # ended with (a check's or a revert's counts); the jobs launched from it, by verb
+    # ("commit", "retry", "revert").
+    source_id: str | None = None
+    outcome: dict[str, int] | None = None
+    follow_ups: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_final(self) -> bool:
@@ -183,6 +189,12 @@ def to_fields(job: Job) -> dict[str, str]:
     if job.aborted_by is not None:
         fields["aborted_by_id"] = str(job.aborted_by.id)
         fields["aborted_by_name"] = job.aborted_by.name
+    if job.source_id is not None:
+        fields["source_id"] = job.source_id
+    if job.outcome is not None:
+        fields["outcome"] = json.dumps(job.outcome, separators=(",", ":"))
+    if job.follow_ups:
+        fields["follow_ups"] = json.dumps(job.follow_ups, separators=(",", ":"))
     return fields
 
 
@@ -216,6 +228,9 @@ def from_fields(fields: dict[str, str]) -> Job:
         aborted_at=opt_float("aborted_at"),
         message=fields.get("message", ""),
         seq=int(fields.get("seq") or 0),
+        source_id=fields.get("source_id") or None,
+        outcome=json.loads(fields["outcome"]) if fields.get("outcome") else None,
+        follow_ups=json.loads(fields.get("follow_ups") or "{}"),
     )
 
 

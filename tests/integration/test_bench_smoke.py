@@ -57,6 +57,8 @@ def test_import_prints_rows_per_second_beside_its_ceiling() -> None:
         "progress reporting overhead",
         "this process's RSS: start",
         "pairs/s (enroll_users, median)",
+        "rows/s (check, median)",
+        "rows/s (revert, median)",
     ):
         assert line in out, out
 
