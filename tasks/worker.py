@@ -13,6 +13,6 @@ from tasks.settings import Settings
 settings = Settings.from_environ(os.environ)
 broker = setup_broker(settings)
 
-from tasks.actors import enroll_users, import_users, send_job_mail  # noqa: E402, F401
+from tasks.actors import enroll_users, import_users, send_job_mail, take_turn  # noqa: E402, F401
 
 configure_logging(settings.production, restyle_existing=True)
