@@ -2,7 +2,7 @@
 
 from starlette.routing import BaseRoute
 
-from server.api import jobs, launches, openapi
+from server.api import jobs, launches, openapi, queue
 
-routes: list[BaseRoute] = [*jobs.routes, *launches.routes]
+routes: list[BaseRoute] = [*jobs.routes, *launches.routes, *queue.routes]
 routes.append(openapi.document_route(routes, prefix="/api"))

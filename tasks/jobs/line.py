@@ -27,8 +27,10 @@ from __future__ import annotations
 
 from typing import cast
 
+from tasks.jobs.beacon import live_workers
 from tasks.jobs.lua import lua
 from tasks.jobs.model import Job, Status
+from tasks.jobs.places import HOLDS_THREAD, Place, plan
 from tasks.jobs.store import JobStore
 
 TURN_ACTOR = "take_turn"  # tasks/actors/take_turn.py; the web process queues it by name
@@ -43,7 +45,8 @@ class Line:
         self._take = store.redis.register_script(TAKE_TURN)
 
     def join(self, job_id: str, at: float) -> None:
-        self.store.redis.zadd(self.key, {job_id: at})
+        """Put a job in line at `at` (a job already in line keeps its place)."""
+        self.store.redis.zadd(self.key, {job_id: at}, nx=True)
 
     def leave(self, job_id: str) -> None:
         self.store.redis.zrem(self.key, job_id)
@@ -69,6 +72,18 @@ class Line:
         """The queued jobs in line, in the order they joined."""
         ids = cast(list[str], self.store.redis.zrange(self.key, 0, -1))
         return [job for job in self.store.get_many(ids) if job.status is Status.QUEUED]
+
+    def places(self, at: float, share: int, alive_within_s: float) -> dict[str, Place]:
+        """Where each queued job stands and when it should start (places.py), from the line,
+        the jobs holding threads and the threads of the workers that beat within
+        `alive_within_s`."""
+        waiting = self.waiting()
+        if not waiting:
+            return {}
+        active = self.store.get_many(self.store.active_ids())
+        running = [job for job in active if job.status in HOLDS_THREAD]
+        live = set(live_workers(self.store, at, alive_within_s))
+        return plan(waiting, running, self.threads(live), share, at)
 
     # -- the threads that turns run on, for estimates ----------------------------------------
 
