@@ -242,6 +242,12 @@ class JobMiddleware(Middleware):
             self.end(ctx.job, event, run=ctx.run)
         elif type(exception).__name__ == "AbortRequested":
             self.end(ctx.job, Event.CONFIRM_ABORT, run=ctx.run)
+        elif (
+            isinstance(exception, PauseRequested)
+            and ctx.total is not None
+            and (ctx.done >= ctx.total)
+        ):  # the pause came at its last boundary: nothing is left to pause
+            self.end(ctx.job, Event.COMPLETE, run=ctx.run)
         elif isinstance(exception, PauseRequested):
             self.pause(ctx.job, ctx.run)
         else:
