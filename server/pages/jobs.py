@@ -20,6 +20,7 @@ from server.auth.access import require_admin
 from server.auth.sessions import Viewer
 from server.inputs import parse_cursor
 from server.pages.detail import error_listing
+from server.steering import places_now
 from server.views.jobs import context_of, render_row
 from server.views.templates import env, render
 from tasks.jobs.model import Job, Status
@@ -79,7 +80,7 @@ async def background_jobs(request: Request) -> Response:
     watching = await run_in_threadpool(
         lambda: {j.id for j in jobs if runtime.store.is_watching(j.id, viewer.id)}
     )
-    draw = context_of(runtime)
+    draw = context_of(runtime, await run_in_threadpool(places_now, runtime, at))
     rows = [render_row(draw(j, at), is_watching=j.id in watching) for j in jobs]
     is_filtered = bool(status or query or cursor)
     context: dict[str, Any] = {
