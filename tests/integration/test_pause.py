@@ -72,6 +72,7 @@ def test_pause_frees_the_thread_and_resume_goes_on_from_the_checkpoint(
     ended = wait_for(runtime, job, "completed", lambda j: j.status is Status.COMPLETED)
     assert (ended.done, ended.total) == (10, 10)
     assert GATES.started == [job.id, waiting.id, job.id]
+    assert GATES.items[job.id] == 10  # from its checkpoint: no item done twice
     assert ended.started_at == paused.started_at and ended.paused_s > 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,6 +30,7 @@ class Gates:
     def __init__(self) -> None:
         self.allowed: dict[str, int] = {}
         self.started: list[str] = []
+        self.items: Counter[str] = Counter()  # items done, per job, over all its runs
         self.is_open = False  # every job may go to its end
         self._changed = threading.Condition()
 
@@ -36,6 +38,7 @@ class Gates:
         with self._changed:
             self.allowed.clear()
             self.started.clear()
+            self.items.clear()
             self.is_open = False
 
     def open_all(self) -> None:
@@ -72,6 +75,7 @@ def held_job(job_id: str) -> None:
     for item in range(ctx.done, items):
         GATES.wait_for(job_id, item)
         ctx.save()
+        GATES.items[job_id] += 1
         ctx.advance()
 
 
