@@ -158,7 +158,8 @@ class JobMiddleware(Middleware):
             if job.status is Status.QUEUED:
                 self.runtime.line.leave(job_id)  # (a message of its own: it does not wait)
                 job = store.transition(job_id, Event.START, at=time.time(), run=run)
-                log.info("job started", extra=log_ids(job))
+                after_pause = {"from_item": job.checkpoint} if job.checkpoint else {}
+                log.info("job started", extra={**log_ids(job), **after_pause})
             else:
                 log.info("job resumed", extra={**log_ids(job), "from_item": job.checkpoint})
         except (InvalidTransition, UnknownJob, RunLost):  # ended or taken while we looked
