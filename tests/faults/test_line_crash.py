@@ -29,8 +29,13 @@ def test_jobs_waiting_in_line_behind_a_killed_worker_each_run_once(
         rosa = add_user(conn, "root@example.com", "Rosa Root", "superadmin")
     owner = Person(rosa.id, rosa.name)
     jobs = [
-        launch_import(runtime, owner, "superadmin", f"line-{n}.csv",
-                      [users_csv(ROWS, BAD, seed=20 + n, prefix=f"line{n}-")])  # fmt: skip
+        launch_import(
+            runtime,
+            owner,
+            "superadmin",
+            f"line-{n}.csv",
+            [users_csv(ROWS, BAD, seed=20 + n, prefix=f"line{n}-")],
+        )  # fmt: skip
         for n in range(3)
     ]
     # ONE thread: the first job holds it, the other two wait in line (and their turns with
