@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import Engine
 
+from server.steering import places_now
 from tasks.data.users import add_user
 from tasks.jobs.model import Event, Job, Person, Status
 from tasks.runtime import Runtime
@@ -24,6 +25,11 @@ def person(engine: Engine, email: str, name: str, role: str = "power_user") -> P
 @pytest.fixture
 def sue(engine: Engine) -> Person:
     return person(engine, "sue@example.com", "Sue Super", "superadmin")
+
+
+def positions(runtime: Runtime, *jobs: Job) -> list[int]:
+    places = places_now(runtime)
+    return [places[job.id].position for job in jobs]
 
 
 def status(runtime: Runtime, job: Job) -> Status:
@@ -50,11 +56,22 @@ def test_a_fast_tracked_job_starts_next_then_the_rest_in_launch_order(
     a, b, c, d = (launch_held(runtime, sue, name=name) for name in "ABCD")
     runtime.store.transition(d.id, Event.FAST_TRACK, at=d.created_at + 1)
 
+    assert positions(runtime, a, b, c, d) == [2, 3, 4, 1]
+    GATES.let(running.id, 2)  # R has a rate now: every start can be told
+    wait_until(lambda: runtime.store.get(running.id).done == 2, 20, "R at 2 items")
+    first = places_now(runtime)
+    assert all(first[j.id].starts_at is not None for j in (a, b, c, d))
+    assert first[d.id].starts_at < first[a.id].starts_at < first[b.id].starts_at  # type: ignore[operator]
+
     GATES.let(running.id)
     wait_status(runtime, d, Status.RUNNING)
     assert [status(runtime, j) for j in (a, b, c)] == [Status.QUEUED] * 3
+    assert positions(runtime, a, b, c) == [1, 2, 3]  # as R ended, each moved up one
+    GATES.let(d.id)
+    wait_status(runtime, a, Status.RUNNING)
+    assert positions(runtime, b, c) == [1, 2]
 
-    for job in (d, a, b, c):
+    for job in (a, b, c):
         GATES.let(job.id)
     wait_status(runtime, c, Status.COMPLETED)
     assert GATES.started == [running.id, d.id, a.id, b.id, c.id]
@@ -83,6 +100,11 @@ def test_another_owners_job_takes_the_first_free_thread_before_a_sixth_of_one_ow
         wait_until(lambda: len(GATES.started) == 2, 20, "two of Priya's jobs to start")
         theirs = launch_held(runtime, omar, name="O1")
         first = runtime.store.get(GATES.started[0])
+        places = places_now(runtime)
+        assert places[theirs.id].position == 1 and not places[theirs.id].is_held_by_share
+        for held in mine[2:]:
+            reason = places[held.id].waiting_reason("Priya Power")
+            assert reason == "waiting: 2 of Priya Power's jobs are running"
 
         GATES.let(first.id)
         wait_status(runtime, theirs, Status.RUNNING)

@@ -101,3 +101,9 @@ def test_pause_fields_survive_the_store_form() -> None:
         assert from_fields(to_fields(job)) == job
     assert "paused_at" not in to_fields(again)
     assert to_fields(again)["paused_s"] == "1000.0"
+
+
+def test_the_wallboard_has_a_word_and_an_icon_for_every_status() -> None:
+    from server.views.wall import ICONS, WORDS
+
+    assert set(WORDS) == set(ICONS) == {status.value for status in Status}
