@@ -13,7 +13,9 @@ The script also claims the job for the turn's run (as `JobStore.claim_run` does)
 turn's message id to it: a turn that Dramatiq gives back after its worker died (rescue.py)
 goes on with the job it had started, or waits while a live worker still holds it. So a job is
 never lost (it stays in line, or bound to a message that Dramatiq keeps until it is acked) and
-never runs twice at once (the claim). docs/reliability.md says why, case by case.
+never runs twice at once (the claim). docs/queue.md says why, case by case. A job put in line
+whose turn was never queued (its web process died between the two) is given one by the reaper
+(`missing_turns`) after `JOINED_AT_LEAST_S`.
 
 Keys, under the store's prefix (besides store.py's):
 
@@ -35,6 +37,8 @@ from tasks.jobs.store import JobStore
 
 TURN_ACTOR = "take_turn"  # tasks/actors/take_turn.py; the web process queues it by name
 TAKE_TURN = lua("take_turn")
+MISSING_TURNS = lua("missing_turns")
+JOINED_AT_LEAST_S = 10  # a job in line this long without a free turn gets one (the reaper)
 
 
 class Line:
@@ -43,6 +47,7 @@ class Line:
         self.key = store.key("jobs", "line")
         self.turns = store.key("jobs", "line", "turns")
         self._take = store.redis.register_script(TAKE_TURN)
+        self._missing = store.redis.register_script(MISSING_TURNS)
 
     def join(self, job_id: str, at: float) -> None:
         """Put a job in line at `at` (a job already in line keeps its place)."""
@@ -63,6 +68,15 @@ class Line:
                                  store.key("job", "")]  # fmt: skip
         outcome, job_id = cast(list[str], self._take(keys=keys, args=args))
         return outcome, job_id
+
+    def missing_turns(self, namespace: str, queue: str, joined_before: float) -> int:
+        """How many queued jobs that joined the line before `joined_before` no free turn will
+        take: only after a process died between putting a job in line and queuing its turn
+        (the reaper queues that many, reaper.py)."""
+        store = self.store
+        keys = [self.key, self.turns, store.key("workers", "brokers")]
+        args = [store.key("job", ""), namespace, queue, repr(joined_before)]
+        return int(cast(int, self._missing(keys=keys, args=args)))
 
     def let_go(self, message_id: str) -> None:
         """The turn has ended (its job ended or paused): it binds nothing any more."""

@@ -3,6 +3,7 @@ thread takes (tasks/jobs/line.py), whatever order Dramatiq delivers the turns in
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -123,3 +124,28 @@ def test_one_owner_alone_gets_every_thread(runtime: Runtime, engine: Engine) -> 
         mine = [launch_held(runtime, priya, name=f"P{i}") for i in range(1, 5)]
         wait_until(lambda: len(GATES.started) == 3, 20, "three of Priya's jobs to start")
         assert status(runtime, mine[3]) is Status.QUEUED
+
+
+def test_a_job_in_line_whose_turn_was_never_queued_gets_one_from_the_reaper(
+    runtime: Runtime, sue: Person
+) -> None:
+    """As a web process that died between putting the job in line and queuing its turn leaves
+    it: the reaper of a live worker queues the missing turn, once."""
+    job = launch_held(runtime, sue, name="Orphan", queue_turn=False, joined_s_ago=60)
+    with_turn = launch_held(runtime, sue, name="With its turn", joined_s_ago=60)
+    with worker_with_threads(1):
+        GATES.open_all()
+        wait_status(runtime, job, Status.COMPLETED)
+        wait_status(runtime, with_turn, Status.COMPLETED)
+    assert sorted(GATES.started) == sorted([job.id, with_turn.id])  # each once
+
+
+def test_no_turn_is_missing_while_every_job_in_line_has_one(runtime: Runtime, sue: Person) -> None:
+    for name in "ABC":
+        launch_held(runtime, sue, name=name, joined_s_ago=60)
+    from tasks.runtime import BROKER_NAMESPACE as namespace
+
+    assert runtime.line.missing_turns(namespace, "jobs", time.time()) == 0
+    launch_held(runtime, sue, name="D", queue_turn=False, joined_s_ago=60)
+    launch_held(runtime, sue, name="E (just now)", queue_turn=False)
+    assert runtime.line.missing_turns(namespace, "jobs", time.time() - 10) == 1

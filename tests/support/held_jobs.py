@@ -79,9 +79,17 @@ def held_job(job_id: str) -> None:
         ctx.advance()
 
 
-def launch_held(runtime: Runtime, owner: Person, items: int = 5, name: str = "") -> Job:
-    """Record a held job and put it in line with its turn, as tasks/launch.py does."""
-    at = time.time()
+def launch_held(
+    runtime: Runtime,
+    owner: Person,
+    items: int = 5,
+    name: str = "",
+    queue_turn: bool = True,
+    joined_s_ago: float = 0,
+) -> Job:
+    """Record a held job and put it in line with its turn, as tasks/launch.py does (without
+    the turn: as a launch cut short by a crash leaves it)."""
+    at = time.time() - joined_s_ago
     job = runtime.store.create(
         Job(
             id=new_job_id(),
@@ -94,7 +102,8 @@ def launch_held(runtime: Runtime, owner: Person, items: int = 5, name: str = "")
         )
     )
     runtime.line.join(job.id, at)
-    runtime.queue_turn(job.id)
+    if queue_turn:
+        runtime.queue_turn(job.id)
     return job
 
 
