@@ -23,11 +23,11 @@ from server.pages.detail import error_listing
 from server.steering import places_now
 from server.views.jobs import context_of, render_row
 from server.views.templates import env, render
-from tasks.jobs.model import Job, Status
+from tasks.jobs.model import FINAL, Job, Status
 from tasks.runtime import Runtime
 
 PAGE_SIZE = 50
-ACTIVE = (Status.QUEUED, Status.RUNNING, Status.ABORTING)
+ACTIVE = frozenset(Status) - FINAL  # (paused and pausing ones too: listed once, at the top)
 
 
 def page_jobs(

@@ -214,3 +214,14 @@ def time_of(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def test_the_page_lists_a_paused_job_once_among_those_not_ended(  # type: ignore[no-untyped-def]
+    client, headers, people, runtime
+) -> None:
+    job = running(runtime, people["power"], done=3)
+    for event in (Event.PAUSE, Event.CONFIRM_PAUSE):
+        runtime.store.transition(job.id, event, at=time.time())
+    page = client.get("/admin/background-jobs", headers=headers["power"]).text
+    assert page.count(f'<article id="j{job.id}"') == 1
+    assert "Paused" in page
