@@ -91,11 +91,13 @@ class Line:
         """Where each queued job stands and when it should start (places.py), from the line,
         the jobs holding threads and the threads of the workers that beat within
         `alive_within_s`."""
-        waiting = self.waiting()
-        if not waiting:
+        in_line = cast(list[str], self.store.redis.zrange(self.key, 0, -1))
+        if not in_line:
             return {}
-        active = self.store.get_many(self.store.active_ids())
-        running = [job for job in active if job.status in HOLDS_THREAD]
+        active = {job.id: job for job in self.store.get_many(self.store.active_ids())}
+        queued = (active.get(job_id) for job_id in in_line)  # (one read of each record)
+        waiting = [job for job in queued if job is not None and job.status is Status.QUEUED]
+        running = [job for job in active.values() if job.status in HOLDS_THREAD]
         live = set(live_workers(self.store, at, alive_within_s))
         return plan(waiting, running, self.threads(live), share, at)
 

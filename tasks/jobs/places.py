@@ -11,7 +11,7 @@ size, no worker at all). Position 1 is the next job to start.
 from __future__ import annotations
 
 import bisect
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -80,16 +80,29 @@ def plan(
 
     places: dict[str, Place] = {}
     held = _held_by_share(waiting, counts, share)
-    line = list(waiting)
+    # The rule of next_in_line, in O(jobs x owners): fast-tracked jobs in their order, then the
+    # head (oldest) of the owner with the fewest running, counted up to `share`.
+    fast = sorted((j for j in waiting if j.fast_tracked_at is not None),
+                  key=lambda j: j.fast_tracked_at or 0.0)  # fmt: skip
+    by_owner: dict[int, deque[tuple[int, Job]]] = {}
+    for index, job in enumerate(waiting):
+        if job.fast_tracked_at is None:
+            by_owner.setdefault(job.owner.id, deque()).append((index, job))
     running_now = Counter(counts)
     position = 0
-    while line:
+    for _ in range(len(waiting)):
         starts_at: float | None = None
         if slots and threads > 0:
             starts_at, owner = slots.pop(0)
             if owner >= 0:
                 running_now[owner] -= 1
-        job = line.pop(next_in_line(line, running_now, share))
+        if fast:
+            job = fast.pop(0)
+        else:
+            owner = min(by_owner, key=lambda o: (min(running_now[o], share), by_owner[o][0][0]))
+            job = by_owner[owner].popleft()[1]
+            if not by_owner[owner]:
+                del by_owner[owner]
         position += 1
         places[job.id] = Place(position, starts_at, held.get(job.id, 0))
         running_now[job.owner.id] += 1

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tasks.jobs.model import Job, Person, Status
 from tasks.jobs.places import Place, next_in_line, plan
 
@@ -84,3 +87,25 @@ def test_a_fast_tracked_job_goes_past_the_share() -> None:
 def test_a_job_resumed_after_a_pause_counts_only_its_items_left() -> None:
     places = plan([job("A", checkpoint=900), job("B")], [running("R", 500)], 1, 2, at=T0)
     assert places["B"].starts_at == T0 + 10 + 2  # A has 100 items left at 50 items/s
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 4), st.booleans()), max_size=30),
+    st.lists(st.integers(1, 4), max_size=6),
+    st.integers(1, 3),
+)
+def test_the_plan_takes_jobs_in_the_order_the_rule_picks_them(
+    waiting_spec: list[tuple[int, bool]], running_owners: list[int], share: int
+) -> None:
+    waiting = [
+        job(f"J{n}", Person(owner, "O"), fast_tracked_at=T0 - 100 + (n * 7) % 13 if fast else None)
+        for n, (owner, fast) in enumerate(waiting_spec)
+    ]
+    busy = [running(f"R{n}", 0, Person(o, "O")) for n, o in enumerate(running_owners)]
+    places = plan(waiting, busy, 0, share, at=T0)  # no thread frees: only the rule orders them
+    line, counts, order = list(waiting), Counter(running_owners), []
+    while line:
+        picked = line.pop(next_in_line(line, counts, share))
+        counts[picked.owner.id] += 1
+        order.append(picked.id)
+    assert sorted(places, key=lambda i: places[i].position) == order
