@@ -66,7 +66,7 @@ def resume_job(runtime: Runtime, viewer: Viewer, job_id: str) -> Job:
     runtime.line.join(job.id, at)
     job = _steer(runtime, viewer, job, Event.RESUME, "resumed", at)
     runtime.queue_turn(job.id)
-    log.info("job resumed to the line", extra={"job_id": job.id, "user_id": viewer.id})
+    log.info("job back in line", extra={"job_id": job.id, "user_id": viewer.id})
     return job
 
 
