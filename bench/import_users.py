@@ -7,7 +7,9 @@ Each round writes, into a fresh schema of the database given (a fresh SQLite fil
   path, with no checks at all (PostgreSQL: COPY into both tables; SQLite: one executemany per
   table in one transaction), ids made up here;
 - the import (`run_import`, the actor's whole body, without Dramatiq) with reporting off, and
-  with reporting on (progress and errors to a private Redis started here).
+  with reporting on (progress and errors to a private Redis started here);
+- a check of the same file (`mode` "check": it writes nothing), and the revert of the
+  reporting-on import (`run_revert`: every user it created removed), both reporting on.
 
 Then enroll_users on 100,000 users x 3 courses (`--enroll N` users; 0 skips it), beside the
 same pairs written by COPY/executemany.
@@ -62,21 +64,30 @@ def main(rows: int, rounds: int, database: str | None, enrollment_users: int) ->
             f"importing {rows:,} rows ({len(data) / 1e6:.1f} MB, {BAD_ROWS} bad) on {kind}, "
             f"{rounds} rounds; load average {load_average()}"
         )
-        timings: dict[str, list[float]] = {"ceiling": [], "off": [], "on": []}
+        timings: dict[str, list[float]] = {"ceiling": [], "off": [], "on": [], "check": []}
+        timings["revert"] = []
+        written = rows - BAD_ROWS
         for n in range(rounds):
-            for label in timings:
+            for label in ("ceiling", "off", "on", "check"):
                 url = database or f"sqlite:///{root / f'run-{n}-{label}.sqlite3'}"
                 engine = fresh_engine(url)
                 if label == "ceiling":
                     elapsed, pairs = write_ceiling(engine, data)
                 else:
-                    elapsed = run_once(engine, store, data, rows, label == "on")
-                engine.dispose()
+                    elapsed, job_id = run_once(engine, store, data, rows, label != "off", label)
                 timings[label].append(elapsed)
                 print(
                     f"  round {n + 1}, {label:<7}: {elapsed:6.2f} s {rows / elapsed:9,.0f} rows/s"
                 )
-        ceiling, on, off = (statistics.median(timings[k]) for k in ("ceiling", "on", "off"))
+                if label == "on":
+                    elapsed = revert_once(engine, store, job_id, written)
+                    timings["revert"].append(elapsed)
+                    print(f"  round {n + 1}, revert : {elapsed:6.2f} s "
+                          f"{written / elapsed:9,.0f} rows/s")  # fmt: skip
+                engine.dispose()
+        ceiling, on, off, check, revert = (
+            statistics.median(timings[k]) for k in ("ceiling", "on", "off", "check", "revert")
+        )
         print(f"enrollments written per import: {pairs:,}")
         print(f"rows/s (ceiling, median):       {rows / ceiling:,.0f}")
         print(f"rows/s (reporting on, median):  {rows / on:,.0f}")
@@ -84,6 +95,10 @@ def main(rows: int, rounds: int, database: str | None, enrollment_users: int) ->
         print(f"import / ceiling (reporting on): {ceiling / on:.2f}")
         print(f"enrollments/s (reporting on):   {pairs / on:,.0f}")
         print(f"progress reporting overhead: {on / off:.3f}x ({(on / off - 1) * 100:+.1f}%)")
+        print(f"rows/s (check, median):         {rows / check:,.0f}  (check / import: "
+              f"{on / check:.2f}x as fast)")  # fmt: skip
+        print(f"rows/s (revert, median):        {written / revert:,.0f}  (of the {written:,} "
+              "rows the import wrote)")  # fmt: skip
         print(f"load average after: {load_average()}")
         if enrollment_users:
             enroll_rounds(store, root, database, enrollment_users, rounds)
@@ -252,7 +267,9 @@ def write_ceiling(engine: Engine, data: bytes) -> tuple[float, int]:
             cursor.executemany(
                 f"INSERT INTO users ({user_columns}) VALUES (?,?,?,?,?,?,?)", user_rows
             )
-            cursor.executemany("INSERT INTO enrollments VALUES (?,?,?)", pairs)
+            cursor.executemany(
+                "INSERT INTO enrollments (user_id, course_id, enrolled_at) VALUES (?,?,?)", pairs
+            )
         raw.commit()
     finally:
         raw.close()
@@ -284,7 +301,9 @@ class RssSampler:
         self.peak_mb = max(self.peak_mb, self.end_mb)
 
 
-def run_once(engine: Engine, store: JobStore, data: bytes, rows: int, is_reporting: bool) -> float:
+def run_once(
+    engine: Engine, store: JobStore, data: bytes, rows: int, is_reporting: bool, label: str = ""
+) -> tuple[float, str]:
     from tasks.actors.import_users import run_import
     from tasks.data.users import count_users
     from tasks.jobs.context import JobContext
@@ -299,6 +318,9 @@ def run_once(engine: Engine, store: JobStore, data: bytes, rows: int, is_reporti
             self._errors = []
 
     params = {"rows": rows, "on_existing": "skip", "owner_role": "superadmin", "filename": "x"}
+    is_check = label == "check"
+    if is_check:
+        params["mode"] = "check"
     job = Job(
         id=new_job_id(),
         kind="import_users",
@@ -324,10 +346,37 @@ def run_once(engine: Engine, store: JobStore, data: bytes, rows: int, is_reporti
     print(f"    this process's RSS: start {rss.start_mb:.0f} MB, peak {rss.peak_mb:.0f} MB, "
           f"end {rss.end_mb:.0f} MB")  # fmt: skip
     created = count_users(engine)
-    if created != rows - BAD_ROWS:
+    if created != (0 if is_check else rows - BAD_ROWS):
         raise SystemExit(f"expected {rows - BAD_ROWS} users, found {created}")
     if is_reporting and store.error_count(job.id) != BAD_ROWS:
         raise SystemExit(f"expected {BAD_ROWS} errors, found {store.error_count(job.id)}")
+    if is_check and store.get(job.id).outcome != {
+        "create": rows - BAD_ROWS, "update": 0, "unchanged": 0, "error": BAD_ROWS,
+    }:  # fmt: skip
+        raise SystemExit(f"unexpected outcome {store.get(job.id).outcome}")
+    return elapsed, job.id
+
+
+def revert_once(engine: Engine, store: JobStore, source_id: str, written: int) -> float:
+    """Seconds to revert the import `source_id` (reporting on); checks that it removed all."""
+    from tasks.actors.revert_job import run_revert
+    from tasks.data.users import count_users
+    from tasks.jobs.context import JobContext
+    from tasks.jobs.model import Event, Job, Person
+    from tasks.jobs.records import new_job_id
+
+    params = {"rows": written, "source_kind": "import_users", "owner_role": "superadmin"}
+    job = Job(new_job_id(), "revert_job", "benchmark", Person(1, "Bench"), time.time(),
+              params=params, total=written, source_id=source_id)  # fmt: skip
+    store.create(job)
+    ctx = JobContext(store, store.transition(job.id, Event.START, at=time.time()))
+    started = time.perf_counter()
+    ctx.start_heartbeat()
+    run_revert(ctx, engine, job.id, params, source_id)
+    ctx.close()
+    elapsed = time.perf_counter() - started
+    if count_users(engine) != 0 or ctx.outcome != {"reverted": written, "kept": 0, "error": 0}:
+        raise SystemExit(f"revert left {count_users(engine)} users, outcome {ctx.outcome}")
     return elapsed
 
 

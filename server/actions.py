@@ -17,6 +17,7 @@ from starlette.requests import HTTPConnection
 
 from server.auth.sessions import Viewer
 from server.inputs import Upload, UploadRefused
+from tasks.data.journal import delete_journal
 from tasks.jobs.model import Event, InvalidTransition, Job, Person, Status
 from tasks.jobs.notify import queue_job_mail, queue_job_mails
 from tasks.jobs.records import AuditEntry, UnknownJob, is_job_id
@@ -98,6 +99,7 @@ def delete_job(runtime: Runtime, viewer: Viewer, job_id: str) -> None:
     with runtime.engine.begin() as conn:  # its input and checkpoint go with it
         delete_upload(conn, job.id)
         delete_checkpoint(conn, job.id)
+        delete_journal(conn, [job.id])
     log.info("job removed", extra={"job_id": job.id, "user_id": viewer.id})
 
 
@@ -107,18 +109,32 @@ def import_from(runtime: Runtime, viewer: Viewer, upload: Upload) -> Job:
     if on_existing not in ("skip", "update"):
         raise UploadRefused(400, "on_existing must be 'skip' (leave existing users) or 'update'.")
     return launch_import(
-        runtime, owner_of(viewer), viewer.user.role, upload.filename, upload.chunks(), on_existing
-    )
+        runtime, owner_of(viewer), viewer.user.role, upload.filename, upload.chunks(), on_existing,
+        mode_of(upload.fields.get("mode")),
+    )  # fmt: skip
+
+
+def mode_of(raw: str | None) -> str:
+    """A launch's `mode`: "run" (the default) or "check"; UploadRefused(400) otherwise."""
+    mode = raw or "run"
+    if mode not in ("run", "check"):
+        raise UploadRefused(400, "mode must be 'run' or 'check' (a dry run that writes nothing).")
+    return mode
 
 
 def enroll_from(runtime: Runtime, viewer: Viewer, upload: Upload) -> Job:
     """Queue the enrollments of an uploaded `email,course` CSV; InvalidUpload if bad."""
     description = f"Enroll users in courses from {upload.filename}"
-    return enroll_pairs(runtime, viewer, upload.chunks(), description)
+    mode = mode_of(upload.fields.get("mode"))
+    return enroll_pairs(runtime, viewer, upload.chunks(), description, mode)
 
 
 def enroll_pairs(
-    runtime: Runtime, viewer: Viewer, chunks: Iterable[bytes], description: str
+    runtime: Runtime,
+    viewer: Viewer,
+    chunks: Iterable[bytes],
+    description: str,
+    mode: str = "run",
 ) -> Job:
     """Queue the enrollments of an `email,course` CSV given in chunks; InvalidUpload if bad."""
-    return launch_enrollment(runtime, owner_of(viewer), viewer.user.role, chunks, description)
+    return launch_enrollment(runtime, owner_of(viewer), viewer.user.role, chunks, description, mode)

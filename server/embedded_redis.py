@@ -40,11 +40,33 @@ def redis_server_binary() -> str:
     return path
 
 
+def _ephemeral_ports() -> range:
+    """The ports the kernel hands to outgoing connections (Linux's default when unreadable)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    except (OSError, ValueError):
+        return range(32768, 61000)
+    return range(int(low), int(high) + 1)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port that nothing listens on, for a server that is started *later*.
+
+    It is chosen below the kernel's ephemeral range: a port from `bind(0)` is one the kernel
+    may give the next outgoing connection (a client of Redis or PostgreSQL) before our server
+    binds it, which then fails with "address in use", and a client polling such a port before
+    its server listens can connect to itself (TCP simultaneous open) and take it for the server.
+    """
+    ephemeral = _ephemeral_ports()
+    ports = [port for port in range(10000, 30000) if port not in ephemeral]
+    for port in secrets.SystemRandom().sample(ports, 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port between 10000 and 30000")
 
 
 def password_of(folder: Path) -> str:
@@ -107,8 +129,9 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout_s
         while True:
             try:
-                if client.ping():
+                if client.ping() is True:
                     break
+                raise redis.ConnectionError(f"not a Redis server on {self.port}")
             except redis.ConnectionError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()

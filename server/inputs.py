@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from tasks.csv_input import MAX_BYTES, InvalidUpload
+from tasks.jobs.records import TooManyActiveJobs
 
 FRAMING_ROOM = 64 * 1024
 CHUNK = 1024 * 1024
@@ -119,10 +120,16 @@ async def received_upload(request: Request) -> AsyncIterator[Upload]:
         upload.close()
 
 
-def refusal(exc: UploadRefused | InvalidUpload) -> tuple[int, str]:
-    """The status and message that answer a refused request or an invalid file (422)."""
+def refusal(exc: UploadRefused | InvalidUpload | TooManyActiveJobs) -> tuple[int, str]:
+    """The status and message that answer a refused request, an invalid file (422), or a
+    launch past the owner's limit of jobs under way (429)."""
     if isinstance(exc, UploadRefused):
         return exc.status, exc.message
+    if isinstance(exc, TooManyActiveJobs):
+        return 429, (
+            f"You already have {exc.limit:,} jobs queued or running, the most one person may "
+            "have at once: wait until one ends (or abort one), then launch this again."
+        )
     return 422, str(exc)
 
 

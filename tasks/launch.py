@@ -2,7 +2,9 @@
 
 The web layer calls these with what a person sent. A bad input raises `InvalidUpload` before
 anything is written, and a launch that fails half-way removes what it wrote: no job is left
-without its input, and no input without its job.
+without its input, and no input without its job. An owner who already has
+`MAX_ACTIVE_JOBS_PER_USER` jobs queued or running is refused (`TooManyActiveJobs`) before the
+file is read, and again, atomically, when the job is recorded.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from tasks.csv_input import (
     inspect_upload,
 )
 from tasks.jobs.model import Job, Person
-from tasks.jobs.records import AuditEntry, new_job_id
+from tasks.jobs.records import AuditEntry, TooManyActiveJobs, new_job_id
 from tasks.runtime import Runtime
 from tasks.uploads import delete_upload, save_upload
 
 ON_EXISTING = ("skip", "update")
+MODES = ("run", "check")  # a check writes nothing: it counts what the run would do
 LAUNCHER_ROLES = ("superadmin", "power_user")
 SPOOL_BYTES = 1024 * 1024
 READ_BYTES = 64 * 1024
@@ -44,14 +47,18 @@ def launch_import(
     filename: str,
     chunks: Iterable[bytes],
     on_existing: str = "skip",
+    mode: str = "run",
 ) -> Job:
-    """Queue an import of the users in a CSV upload; raises InvalidUpload on a bad file."""
-    _check_role(owner_role)
+    """Queue an import of the users in a CSV upload (or its check, `mode="check"`); raises
+    InvalidUpload on a bad file."""
+    check_role(owner_role)
+    _check_mode(mode)
+    check_room(runtime, owner)
     if on_existing not in ON_EXISTING:
         raise ValueError(f"on_existing must be 'skip' or 'update', got {on_existing!r}")
-    with _spool(chunks) as spool:
+    with spool_upload(chunks) as spool:
         summary = inspect_upload(
-            _read(spool),
+            read_spool(spool),
             required=("email", "name"),
             allowed=USER_COLUMNS,
             max_rows=runtime.settings.import_max_rows,
@@ -60,7 +67,8 @@ def launch_import(
         job = Job(
             id=new_job_id(),
             kind="import_users",
-            description=f"Import users from {name} ({_count(summary.rows, 'row')})",
+            description=f"{_verb(mode, 'Import')} users from {name} "
+            f"({_count(summary.rows, 'row')})",
             owner=owner,
             created_at=time.time(),
             params={
@@ -68,6 +76,7 @@ def launch_import(
                 "filename": name,
                 "on_existing": on_existing,
                 "owner_role": owner_role,
+                "mode": mode,
             },
             total=summary.rows,
         )
@@ -80,13 +89,16 @@ def launch_enrollment(
     owner_role: str,
     pairs_csv_chunks: Iterable[bytes],
     description: str | None = None,
+    mode: str = "run",
 ) -> Job:
-    """Queue the enrollments in an `email,course` CSV (see `pairs_csv`); raises InvalidUpload
-    on a bad file."""
-    _check_role(owner_role)
-    with _spool(pairs_csv_chunks) as spool:
+    """Queue the enrollments in an `email,course` CSV (see `pairs_csv`), or their check
+    (`mode="check"`); raises InvalidUpload on a bad file."""
+    check_role(owner_role)
+    _check_mode(mode)
+    check_room(runtime, owner)
+    with spool_upload(pairs_csv_chunks) as spool:
         summary = inspect_upload(
-            _read(spool),
+            read_spool(spool),
             required=ENROLLMENT_COLUMNS,
             allowed=ENROLLMENT_COLUMNS,
             max_rows=runtime.settings.import_max_rows,
@@ -94,11 +106,11 @@ def launch_enrollment(
         job = Job(
             id=new_job_id(),
             kind="enroll_users",
-            description=description
-            or f"Enroll users in courses ({_count(summary.rows, 'enrollment')})",
+            description=_verb(mode, "")
+            + (description or f"Enroll users in courses ({_count(summary.rows, 'enrollment')})"),
             owner=owner,
             created_at=time.time(),
-            params={"rows": summary.rows, "owner_role": owner_role},
+            params={"rows": summary.rows, "owner_role": owner_role, "mode": mode},
             total=summary.rows,
         )
         return _launch(runtime, job, spool)
@@ -133,12 +145,32 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
-def _check_role(owner_role: str) -> None:
+def _verb(mode: str, run: str) -> str:
+    """How a job's description opens: `run`, or "Check" for a check ("Check: " before an
+    enrollment's own words)."""
+    if mode == "check":
+        return "Check" if run else "Check: "
+    return run
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'run' or 'check', got {mode!r}")
+
+
+def check_role(owner_role: str) -> None:
     if owner_role not in LAUNCHER_ROLES:
         raise PermissionError(f"a {owner_role!r} may not launch massive actions")
 
 
-def _spool(chunks: Iterable[bytes]) -> tempfile.SpooledTemporaryFile[bytes]:
+def check_room(runtime: Runtime, owner: Person) -> None:
+    """Refuse a launch past MAX_ACTIVE_JOBS_PER_USER (the store checks again as it records)."""
+    most = runtime.settings.max_active_jobs_per_user
+    if runtime.store.active_count(owner.id, most) >= most:
+        raise TooManyActiveJobs(owner.id, most)
+
+
+def spool_upload(chunks: Iterable[bytes]) -> tempfile.SpooledTemporaryFile[bytes]:
     spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(
         max_size=SPOOL_BYTES
     )
@@ -158,7 +190,7 @@ def _spool(chunks: Iterable[bytes]) -> tempfile.SpooledTemporaryFile[bytes]:
     return spool
 
 
-def _read(spool: IO[bytes]) -> Iterator[bytes]:
+def read_spool(spool: IO[bytes]) -> Iterator[bytes]:
     spool.seek(0)
     return iter(lambda: spool.read(READ_BYTES), b"")
 
@@ -169,8 +201,8 @@ def _launch(runtime: Runtime, job: Job, spool: IO[bytes]) -> Job:
     created = None
     try:
         with runtime.engine.begin() as conn:
-            save_upload(conn, job.id, _read(spool))
-            created = runtime.store.create(job)
+            save_upload(conn, job.id, read_spool(spool))
+            created = runtime.store.create(job, runtime.settings.max_active_jobs_per_user)
         runtime.store.add_audit(job.id, AuditEntry("launched", job.owner, job.created_at))
         runtime.line.join(job.id, job.created_at)
         runtime.queue_turn(job.id)

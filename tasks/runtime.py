@@ -28,7 +28,12 @@ class Runtime:
 
     @cached_property
     def store(self) -> JobStore:
-        return JobStore.from_url(self.settings.redis_url, self.settings.retention_days * 86400)
+        settings = self.settings
+        return JobStore.from_url(
+            settings.redis_url,
+            settings.retention_days * 86400,
+            max_errors=settings.job_max_errors,
+        )
 
     @cached_property
     def line(self) -> Line:

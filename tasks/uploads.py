@@ -13,7 +13,8 @@ its job (its worker was paused and taken for dead) cannot commit a batch the new
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -104,17 +105,44 @@ def claim_checkpoint(conn: Connection, job_id: str, run: str) -> int:
     return load_checkpoint(conn, job_id)
 
 
-def save_checkpoint(conn: Connection, job_id: str, position: int, run: str) -> None:
-    """Record that the first `position` items are committed; call it in the batch's
-    transaction. Raises RunLost (so the transaction rolls back) if another run claimed the job
-    since `run` did (`claim_checkpoint`)."""
+def save_checkpoint(
+    conn: Connection,
+    job_id: str,
+    position: int,
+    run: str,
+    tally: Mapping[str, object] | None = None,
+) -> None:
+    """Record that the first `position` items are committed (and, if given, the `tally` the
+    batches so far make: `load_tally`); call it in the batch's transaction. Raises RunLost (so
+    the transaction rolls back) if another run claimed the job since `run` did
+    (`claim_checkpoint`)."""
+    values: dict[str, object] = {"position": position}
+    if tally is not None:
+        values["tally"] = json.dumps(tally, separators=(",", ":"))
     updated = conn.execute(
         sa.update(checkpoints)
         .where(checkpoints.c.job_id == job_id, checkpoints.c.state == _state(run))
-        .values(position=position)
+        .values(**values)
     )
     if updated.rowcount == 0:
         raise RunLost(job_id)
+
+
+def load_tally(conn: Connection, job_id: str) -> dict[str, Any]:
+    """The tally the last committed batch of `job_id` saved ({} before any)."""
+    query = sa.select(checkpoints.c.tally).where(checkpoints.c.job_id == job_id)
+    raw = conn.execute(query).scalar_one_or_none()
+    tally: dict[str, Any] = json.loads(raw) if raw else {}
+    return tally
+
+
+def copy_upload(conn: Connection, source_id: str, job_id: str) -> None:
+    """Give `job_id` the input of `source_id` (a copy made by the database, in the caller's
+    transaction): each job owns its input, and removing one leaves the other's."""
+    columns = sa.select(sa.literal(job_id), uploads.c.seq, uploads.c.data).where(
+        uploads.c.job_id == source_id
+    )
+    conn.execute(sa.insert(uploads).from_select(["job_id", "seq", "data"], columns))
 
 
 def _state(run: str) -> str:

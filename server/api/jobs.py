@@ -99,6 +99,10 @@ def line_json(job: Job, place: Place | None) -> dict[str, Any]:
         "waiting_reason": (place.waiting_reason(job.owner.name) or None) if place else None,
         "fast_tracked_at": iso(job.fast_tracked_at),
         "paused_at": iso(job.paused_at),
+        "mode": job.params.get("mode", "run"),
+        "outcome": job.outcome,
+        "source_id": job.source_id,
+        "follow_ups": job.follow_ups,
     }
 
 
@@ -155,8 +159,11 @@ async def list_errors(request: Request) -> Response:
     cursor = parse_error_cursor(request.query_params.get("cursor"))
     limit = parse_limit(request.query_params.get("limit"))
     page = await run_in_threadpool(runtime.store.errors, job.id, cursor, limit)
+    kept = await run_in_threadpool(runtime.store.error_count, job.id)
     errors = [{"item": e.item, "message": e.message, "at": iso(e.at)} for e in page.items]
-    return JSONResponse({"errors": errors, "cursor": page.cursor, "count": job.error_count})
+    return JSONResponse(
+        {"errors": errors, "cursor": page.cursor, "count": job.error_count, "kept": kept}
+    )
 
 
 # A formula may start a cell, or start after any character a spreadsheet may read as a
@@ -172,7 +179,8 @@ def spreadsheet_safe(cell: str) -> str:
     return "'" + cell if cell[:1] in ("\t", "\r") else cell
 
 
-def error_rows(store: JobStore, job_id: str) -> Iterator[str]:
+def error_rows(store: JobStore, job_id: str, found: int) -> Iterator[str]:
+    """The ledger as CSV; when it keeps fewer than the `found` errors, a last row says so."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
     writer.writerow(["item", "message", "at"])
@@ -186,6 +194,11 @@ def error_rows(store: JobStore, job_id: str) -> Iterator[str]:
         buffer.seek(0)
         buffer.truncate()
         cursor = int(page.cursor) if page.cursor else None
+    kept = store.error_count(job_id)
+    if kept < found:
+        note = f"only the first {kept:,} errors are kept, of {found:,} found"
+        writer.writerow(["…", f"{note}: the others are counted, not kept", ""])
+        yield buffer.getvalue()
 
 
 async def download_errors(request: Request) -> Response:
@@ -193,7 +206,7 @@ async def download_errors(request: Request) -> Response:
     runtime = runtime_of(request)
     job = await run_in_threadpool(visible_job, runtime.store, viewer, request.path_params["id"])
     return StreamingResponse(
-        error_rows(runtime.store, job.id),
+        error_rows(runtime.store, job.id, job.error_count),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="job-{job.id}-errors.csv"'},
     )

@@ -19,6 +19,7 @@ from server.api.openapi import SIGNED_IN_FROM_HERE, Body, Operation, json_answer
 from server.auth.access import require_admin
 from server.inputs import UploadRefused, received_upload, refusal
 from tasks.csv_input import MAX_BYTES, InvalidUpload
+from tasks.jobs.records import TooManyActiveJobs
 from tasks.launch import pairs_csv
 
 MB = 1024 * 1024
@@ -31,26 +32,30 @@ async def launch_import(request: Request) -> Response:
     try:
         async with received_upload(request) as upload:
             job = await run_in_threadpool(import_from, runtime, viewer, upload)
-    except (UploadRefused, InvalidUpload) as exc:
+    except (UploadRefused, InvalidUpload, TooManyActiveJobs) as exc:
         status, message = refusal(exc)
         return JSONResponse({"error": message}, status_code=status)
     return JSONResponse(job_json(job, runtime, time.time()), status_code=202)
 
 
-def enrollment_lists(body: bytes | bytearray) -> tuple[list[str], list[str]]:
-    """The emails and courses of a JSON enrollment body (`schema.EnrollmentLists`), each once;
+def enrollment_lists(body: bytes | bytearray) -> schema.EnrollmentLists:
+    """A JSON enrollment body (`schema.EnrollmentLists`), its emails and courses each once;
     UploadRefused(400) with a sentence naming what is wrong."""
     try:
         lists = schema.EnrollmentLists.model_validate_json(body)
     except ValidationError as invalid:
         raise UploadRefused(400, refusal_of(invalid.errors()[0])) from None
-    return list(dict.fromkeys(lists.emails)), list(dict.fromkeys(lists.courses))
+    lists.emails = list(dict.fromkeys(lists.emails))
+    lists.courses = list(dict.fromkeys(lists.courses))
+    return lists
 
 
 def refusal_of(error: ErrorDetails) -> str:
     if error["type"] == "json_invalid":
         return "The body is not valid JSON."
     where = error["loc"]
+    if where and where[0] == "mode":
+        return "mode must be 'run' or 'check' (a dry run that writes nothing)."
     if not where or where[0] not in ("emails", "courses"):
         return 'Send {"emails": [...], "courses": [...]}.'
     if len(where) == 1:
@@ -82,21 +87,23 @@ def check_enrollment_size(emails: list[str], courses: list[str], max_rows: int) 
         )
 
 
-async def enrollment_json(request: Request) -> tuple[Iterator[bytes], str]:
-    """The pairs CSV (streamed as it is read) and description of a JSON enrollment body."""
+async def enrollment_json(request: Request) -> tuple[Iterator[bytes], str, str]:
+    """The pairs CSV (streamed as it is read), description and mode of a JSON enrollment
+    body."""
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_ENROLL_JSON_BYTES:
             raise UploadRefused(413, "The request is larger than 5 MB.")
-    emails, courses = enrollment_lists(body)
+    lists = enrollment_lists(body)
+    emails, courses = lists.emails, lists.courses
     del body
     check_enrollment_size(emails, courses, runtime_of(request).settings.import_max_rows)
     pairs = len(emails) * len(courses)
     description = (
         f"Enroll {len(emails):,} users in {len(courses):,} courses ({pairs:,} enrollments)"
     )
-    return pairs_csv(emails, courses), description
+    return pairs_csv(emails, courses), description, lists.mode
 
 
 async def launch_enrollment(request: Request) -> Response:
@@ -104,12 +111,12 @@ async def launch_enrollment(request: Request) -> Response:
     runtime = runtime_of(request)
     try:
         if request.headers.get("content-type", "").startswith("application/json"):
-            chunks, description = await enrollment_json(request)
-            job = await run_in_threadpool(enroll_pairs, runtime, viewer, chunks, description)
+            chunks, description, mode = await enrollment_json(request)
+            job = await run_in_threadpool(enroll_pairs, runtime, viewer, chunks, description, mode)
         else:
             async with received_upload(request) as upload:
                 job = await run_in_threadpool(enroll_from, runtime, viewer, upload)
-    except (UploadRefused, InvalidUpload) as exc:
+    except (UploadRefused, InvalidUpload, TooManyActiveJobs) as exc:
         status, message = refusal(exc)
         return JSONResponse({"error": message}, status_code=status)
     return JSONResponse(job_json(job, runtime, time.time()), status_code=202)
@@ -119,6 +126,7 @@ REFUSALS = {
     **SIGNED_IN_FROM_HERE,
     400: json_answer("The request could not be read."),
     413: json_answer("Over the size limit (an upload is cut off while it streams)."),
+    429: json_answer("The person already has MAX_ACTIVE_JOBS_PER_USER jobs queued or running."),
     415: json_answer("Not multipart/form-data (or JSON, where accepted)."),
     422: json_answer("The file is not a usable CSV: the message says why."),
 }
@@ -131,6 +139,6 @@ routes = [
     Operation("POST", "/enrollments", launch_enrollment,
               "Enroll users in courses: a CSV (email, course) or two JSON lists",
               {202: json_answer("Queued.", schema.Job), **REFUSALS},
-              body=Body({"multipart/form-data": schema.Upload,
+              body=Body({"multipart/form-data": schema.EnrollmentUpload,
                          "application/json": schema.EnrollmentLists}, CSV_PART)),
 ]  # fmt: skip

@@ -66,6 +66,15 @@ class Job(Answer):
     )
     fast_tracked_at: Time = Field(description="When a Superadmin fast-tracked it, if so.")
     paused_at: Time = Field(description="When it paused, while paused or back in line after.")
+    mode: Literal["run", "check"] = Field(description="A check writes nothing: it counts.")
+    outcome: dict[str, int] | None = Field(
+        description="A check's {create, update, unchanged, error} or a revert's "
+        "{reverted, kept, error}, so far; null for other jobs."
+    )
+    source_id: str | None = Field(description="The job this one commits, retries or reverts.")
+    follow_ups: dict[str, str] = Field(
+        description="The jobs launched from this one, by verb: commit, retry, revert."
+    )
 
 
 class WatchedJob(Job):
@@ -97,6 +106,11 @@ class ErrorPage(Answer):
     errors: list[LedgerEntry]
     cursor: str | None = Field(description="Pass it back for the next page; null at the end.")
     count: int = Field(description="How many errors the job has in all.")
+    kept: int = Field(description="How many of them are kept and listed: the first JOB_MAX_ERRORS.")
+
+
+Mode = Literal["run", "check"]
+MODE = "'check': a dry run that writes nothing and counts what the run would do."
 
 
 class EnrollmentLists(BaseModel):
@@ -104,10 +118,15 @@ class EnrollmentLists(BaseModel):
 
     emails: list[Entry] = Field(min_length=1)
     courses: list[Entry] = Field(min_length=1)
+    mode: Mode = Field("run", description=MODE)
 
 
 class Upload(BaseModel):
     file: bytes = Field(description="A UTF-8 CSV with the columns email, course.")
+
+
+class EnrollmentUpload(Upload):
+    mode: Mode = Field("run", description=MODE)
 
 
 class UsersUpload(BaseModel):
@@ -115,3 +134,4 @@ class UsersUpload(BaseModel):
     on_existing: Literal["skip", "update"] = Field(
         "skip", description="What to do with a user who is already there."
     )
+    mode: Mode = Field("run", description=MODE)

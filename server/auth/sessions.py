@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from tasks.data.passwords import verify_password
-from tasks.data.users import User, active_roles, find_user, get_user, normalize_email
+from tasks.data.users import (
+    User,
+    active_roles,
+    find_user,
+    get_user,
+    normalize_email,
+    record_sign_in,
+)
 from tasks.runtime import Runtime
 
 SESSION_TTL_S = 14 * 24 * 3600
@@ -102,7 +110,12 @@ class Sessions:
         if user is None:
             raise SignInRefused(401, "Wrong email address or password.")
         await run_in_threadpool(self._give_back, counters)
+        await run_in_threadpool(self._record_sign_in, user.id)
         return user, await run_in_threadpool(self.start, user.id)
+
+    def _record_sign_in(self, user_id: int) -> None:
+        with self.runtime.engine.begin() as conn:
+            record_sign_in(conn, user_id, time.time())
 
     def _count_attempt(self, counters: list[str]) -> bool:
         """Count an attempt before checking it, atomically (checking first would let a burst

@@ -33,8 +33,8 @@ MAX_QUERY = 200
 
 
 def error_listing(store: JobStore, job: Job, params: QueryParams, page_size: int) -> dict[str, Any]:
-    """One page of a job's errors, searched by item or reason when `q` is given; the template
-    context of `jobs/_error_table.html`."""
+    """One page of a job's errors, searched by item or reason when `q` is given, and how many
+    the ledger keeps; the template context of `jobs/_error_table.html` and `jobs/_kept.html`."""
     cursor = parse_error_cursor(params.get("cursor"))
     query = params.get("q", "").strip()[:MAX_QUERY]
     page: Page[JobError]
@@ -42,12 +42,17 @@ def error_listing(store: JobStore, job: Job, params: QueryParams, page_size: int
         page = store.search_errors(job.id, query, cursor, page_size)
     else:
         page = store.errors(job.id, cursor, page_size)
-    return {"errors": page.items, "cursor": cursor, "next_cursor": page.cursor, "q": query}
+    kept = store.error_count(job.id)
+    return {"errors": page.items, "cursor": cursor, "next_cursor": page.cursor, "q": query,
+            "kept": kept}  # fmt: skip
 
 
 def detail(store: JobStore, job: Job, viewer_id: int, params: QueryParams) -> dict[str, Any]:
     return {
         "audit": store.audit(job.id),
+        "retried_in": store.get_many([job.follow_ups["retry"]])
+        if "retry" in job.follow_ups
+        else [],
         "is_watching": store.is_watching(job.id, viewer_id),
         "params_json": json.dumps(job.params, indent=2, sort_keys=True, ensure_ascii=False),
         **error_listing(store, job, params, 50),

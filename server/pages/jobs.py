@@ -73,13 +73,13 @@ async def background_jobs(request: Request) -> Response:
         raise HTTPException(400, f"unknown status {status[:40]!r}")
     query = params.get("q", "")[:200]
     cursor = parse_cursor(params.get("cursor"))
-    jobs, next_cursor = await run_in_threadpool(
-        page_jobs, runtime, viewer, tab, status, query, cursor
-    )
+
+    def read() -> tuple[list[Job], str | None, set[str]]:
+        jobs, next_cursor = page_jobs(runtime, viewer, tab, status, query, cursor)
+        return jobs, next_cursor, runtime.store.watched_by([j.id for j in jobs], viewer.id)
+
+    jobs, next_cursor, watching = await run_in_threadpool(read)
     at = time.time()
-    watching = await run_in_threadpool(
-        lambda: {j.id for j in jobs if runtime.store.is_watching(j.id, viewer.id)}
-    )
     draw = context_of(runtime, await run_in_threadpool(places_now, runtime, at))
     rows = [render_row(draw(j, at), is_watching=j.id in watching) for j in jobs]
     is_filtered = bool(status or query or cursor)

@@ -20,6 +20,7 @@ from server.inputs import Upload, UploadRefused, received_upload, refusal
 from server.views.templates import render
 from tasks.csv_input import InvalidUpload
 from tasks.jobs.model import Job
+from tasks.jobs.records import TooManyActiveJobs
 from tasks.runtime import Runtime
 
 MY_JOBS = "/admin/background-jobs?tab=mine"
@@ -34,7 +35,7 @@ async def launched(
     try:
         async with received_upload(request) as upload:
             await run_in_threadpool(launch, runtime_of(request), viewer, upload)
-    except (UploadRefused, InvalidUpload) as exc:
+    except (UploadRefused, InvalidUpload, TooManyActiveJobs) as exc:
         status, message = refusal(exc)
         return render(request, form, {"error": message}, status)
     return RedirectResponse(MY_JOBS, status_code=303)

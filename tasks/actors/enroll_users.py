@@ -2,8 +2,10 @@
 
 The input is an upload with the header `email,course`. An unknown user or course, or a pair
 already enrolled, is an error that names the pair; the others are written in batches of
-`BATCH_ROWS`, each in one transaction with its checkpoint. `run_enrollment` is the whole
-action, callable without Dramatiq.
+`BATCH_ROWS`, each in one transaction with its checkpoint, its failed lines journaled
+(tasks/data/journal.py) and its enrollments marked with the job's id. A check (`mode` "check")
+writes only its checkpoint, with the outcome so far; a retry (`only_todo`) does only the lines
+its journal lists. `run_enrollment` is the whole action, callable without Dramatiq.
 """
 
 from __future__ import annotations
@@ -19,28 +21,43 @@ from tasks.broker import worker_runtime
 from tasks.csv_input import read_rows, shorten
 from tasks.data.bulk import add_enrollments, find_enrolled, find_users
 from tasks.data.db import courses
+from tasks.data.journal import FAILED, TODO, Entry, lines_of, write_entries
 from tasks.data.retry import DEFAULT_BACKOFF, Backoff, retry_transient
 from tasks.data.users import normalize_email
 from tasks.jobs.context import JobContext
 from tasks.jobs.middleware import current_job, massive_action
-from tasks.uploads import claim_checkpoint, save_checkpoint, stream_upload
+from tasks.outcome import CHECK_OUTCOME, Tally
+from tasks.uploads import claim_checkpoint, load_tally, save_checkpoint, stream_upload
 
 BATCH_ROWS = 5000
+Pair = tuple[int, str, str]  # (line, email, course code)
+
+
+class _Enrollment:
+    """What one enrollment job knows across batches."""
+
+    def __init__(
+        self, ctx: JobContext, job_id: str, params: Mapping[str, Any], tally: Tally
+    ) -> None:
+        self.ctx = ctx
+        self.job_id = job_id
+        self.is_check = params.get("mode") == "check"
+        self.tally = tally
 
 
 def _write_batch(
-    ctx: JobContext,
+    work: _Enrollment,
     engine: Engine,
-    job_id: str,
     courses_by_code: dict[str, int],
-    batch: list[tuple[str, str]],
+    batch: list[Pair],
     position: int,
     backoff: Backoff,
 ) -> None:
     """`_write` one batch; a try that failed for a transient cause wrote nothing, and is
     forgotten (its errors too) and tried again with backoff."""
+    ctx = work.ctx
     retry_transient(
-        lambda: _write(ctx, engine, job_id, courses_by_code, batch, position),
+        lambda: _write(work, engine, courses_by_code, batch, position),
         f"enrolling pairs {position - len(batch) + 1}-{position}",
         backoff,
         forget=lambda: ctx.resume(position - len(batch)),
@@ -48,42 +65,58 @@ def _write_batch(
 
 
 def _write(
-    ctx: JobContext,
+    work: _Enrollment,
     engine: Engine,
-    job_id: str,
     courses_by_code: dict[str, int],
-    batch: list[tuple[str, str]],
+    batch: list[Pair],
     position: int,
 ) -> None:
-    """Check and enroll one batch of (email, course code) pairs; `position` counts the pairs
-    up to its end."""
-    emails = list({email for email, _ in batch if email})
+    """Check and enroll one batch of pairs; `position` counts the pairs up to its end."""
+    ctx = work.ctx
+    emails = list({email for _, email, _ in batch if email})
     with engine.connect() as conn:
         user_ids = {email: user_id for email, (user_id, _) in find_users(conn, emails).items()}
         enrolled = find_enrolled(conn, user_ids.values())
     good: list[tuple[int, int]] = []
-    for email, code in batch:
-        item = f"{shorten(email, 100)} / {shorten(code, 60)}"
-        if not email:
-            ctx.error(item, "email is empty")
-        elif email not in user_ids:
-            ctx.error(item, f"no user with email {shorten(email)!r}")
-        elif not code:
-            ctx.error(item, "course code is empty")
-        elif code not in courses_by_code:
-            ctx.error(item, f"no course with code {shorten(code)!r}")
-        else:
+    failed: list[Entry] = []
+    for line, email, code in batch:
+        reason = _reason(email, code, user_ids, courses_by_code)
+        if reason is None:
             pair = (user_ids[email], courses_by_code[code])
-            if pair in enrolled:
-                ctx.error(item, f"{shorten(email)!r} is already enrolled in {shorten(code)!r}")
-            else:
+            if pair not in enrolled:
                 enrolled.add(pair)  # a repeat later in the batch is already enrolled too
                 good.append(pair)
+                continue
+            reason = f"{shorten(email)!r} is already enrolled in {shorten(code)!r}"
+        ctx.error(f"{shorten(email, 100)} / {shorten(code, 60)}", reason)
+        failed.append(Entry(line, FAILED, email, code))
     ctx.save()
+    now = time.time()
+    tally = work.tally.plus(create=len(good), error=len(failed))
     with engine.begin() as conn:
-        add_enrollments(conn, good, time.time())
-        save_checkpoint(conn, job_id, position, ctx.run)
+        if not work.is_check:
+            add_enrollments(conn, good, now, work.job_id)
+            write_entries(conn, work.job_id, failed, now)
+        save_checkpoint(conn, work.job_id, position, ctx.run, tally.saved())
+    work.tally = tally
+    if work.is_check:
+        ctx.set_outcome(tally.counts)
     ctx.advance(len(batch))
+
+
+def _reason(
+    email: str, code: str, user_ids: dict[str, int], courses_by_code: dict[str, int]
+) -> str | None:
+    """Why the pair cannot be enrolled (but for being enrolled already), or None."""
+    if not email:
+        return "email is empty"
+    if email not in user_ids:
+        return f"no user with email {shorten(email)!r}"
+    if not code:
+        return "course code is empty"
+    if code not in courses_by_code:
+        return f"no course with code {shorten(code)!r}"
+    return None
 
 
 def run_enrollment(
@@ -94,28 +127,37 @@ def run_enrollment(
     backoff: Backoff = DEFAULT_BACKOFF,
 ) -> None:
     """Enroll the pairs in the upload of `job_id` from its checkpoint on, reporting through
-    `ctx`; `params["rows"]` is the number of pairs counted at upload."""
+    `ctx`; `params["rows"]` is the number of pairs counted at upload (or to do again), and
+    `mode` and `only_todo` say whether it is a check or a retry."""
 
-    def begin() -> tuple[int, dict[str, int]]:
+    def begin() -> tuple[int, dict[str, int], Tally, set[int] | None]:
         with engine.begin() as conn:
             start = claim_checkpoint(conn, job_id, ctx.run)
-            return start, dict(conn.execute(sa.select(courses.c.code, courses.c.id)).all())
+            by_code = dict(conn.execute(sa.select(courses.c.code, courses.c.id)).all())
+            todo = lines_of(conn, job_id, TODO) if params.get("only_todo") else None
+            return start, by_code, Tally.of(CHECK_OUTCOME, load_tally(conn, job_id)), todo
 
-    start, courses_by_code = retry_transient(begin, "reading the checkpoint", backoff)
+    start, courses_by_code, tally, todo = retry_transient(begin, "reading the checkpoint", backoff)
     ctx.resume(start)
     ctx.set_total(int(params["rows"]))
-    batch: list[tuple[str, str]] = []
+    work = _Enrollment(ctx, job_id, params, tally)
+    if work.is_check:
+        ctx.set_outcome(tally.counts)
+    batch: list[Pair] = []
     position = 0
-    for _, row in read_rows(stream_upload(engine, job_id, backoff)):
+    for line, row in read_rows(stream_upload(engine, job_id, backoff)):
+        if todo is not None and line not in todo:
+            continue
         position += 1
         if position <= start:
             continue
-        batch.append((normalize_email(row.get("email", "")), row.get("course", "").strip()))
+        email, code = normalize_email(row.get("email", "")), row.get("course", "").strip()
+        batch.append((line, email, code))
         if len(batch) == BATCH_ROWS:
-            _write_batch(ctx, engine, job_id, courses_by_code, batch, position, backoff)
+            _write_batch(work, engine, courses_by_code, batch, position, backoff)
             batch = []
     if batch:
-        _write_batch(ctx, engine, job_id, courses_by_code, batch, position, backoff)
+        _write_batch(work, engine, courses_by_code, batch, position, backoff)
 
 
 @massive_action

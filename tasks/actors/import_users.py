@@ -4,7 +4,11 @@ Rows are checked one by one (each bad row is an error naming its line), and writ
 of `BATCH_ROWS`, each batch in one transaction together with its checkpoint, so that a job
 resumed after a crash neither skips nor repeats a row. While one batch is written (by a second
 thread, in order, one at a time) the next is read and checked, so that the database's work and
-ours overlap; a batch's errors are recorded when it is written. `run_import` is the whole
+ours overlap; a batch's errors are recorded when it is written. Each batch journals what it
+did to each line (tasks/data/journal.py) in its transaction. A check (`mode` "check") reads
+and judges every row the same way and writes nothing but its checkpoint, with the outcome so
+far: how many rows would be created, updated, left unchanged, or are errors. A retry
+(`only_todo`) does only the lines its journal lists as to do. `run_import` is the whole
 action, callable without Dramatiq.
 """
 
@@ -21,14 +25,16 @@ from sqlalchemy.engine import Engine
 
 from tasks.broker import worker_runtime
 from tasks.csv_input import read_rows, shorten
-from tasks.data.bulk import NewUser, create_users, find_users
+from tasks.data.bulk import NewUser, create_users, find_enrolled, find_people
 from tasks.data.courses import enroll
 from tasks.data.db import courses, users
+from tasks.data.journal import CREATED, FAILED, TODO, UPDATED, Entry, lines_of, write_entries
 from tasks.data.retry import DEFAULT_BACKOFF, Backoff, retry_transient
 from tasks.data.users import InvalidUser, check_email, check_name, check_role
 from tasks.jobs.context import AbortRequested, JobContext
 from tasks.jobs.middleware import current_job, massive_action
-from tasks.uploads import claim_checkpoint, save_checkpoint, stream_upload
+from tasks.outcome import CHECK_OUTCOME, Tally
+from tasks.uploads import claim_checkpoint, load_tally, save_checkpoint, stream_upload
 
 BATCH_ROWS = 5000
 # While rows before the checkpoint are re-read, how often to look for an abort request.
@@ -61,6 +67,7 @@ class _Checked:
     size: int
     rows: list[_Row]
     errors: list[tuple[str, str]]  # (item, message)
+    failed: list[Entry]  # the journal's entries for the errors
 
 
 @dataclass(slots=True)
@@ -82,6 +89,7 @@ class _Import:
         params: Mapping[str, Any],
         courses_by_code: dict[str, int],
         backoff: Backoff,
+        tally: Tally,
     ) -> None:
         self.ctx = ctx
         self.job_id = job_id
@@ -93,6 +101,8 @@ class _Import:
         self.roles_seen: dict[str, tuple[str | None, str]] = {}
         self.courses_seen: dict[str, tuple[list[int], str]] = {}
         self.backoff = backoff
+        self.is_check = params.get("mode") == "check"
+        self.tally = tally  # a check's outcome so far
 
     def remember(self, line: int, row: dict[str, str]) -> None:
         """Note a row committed before a restart, so duplicates of it are still found."""
@@ -102,11 +112,14 @@ class _Import:
             pass
 
     def check_batch(self, batch: list[tuple[int, dict[str, str]]]) -> _Checked:
-        checked = _Checked(batch[0][0], batch[-1][0], len(batch), [], [])
+        checked = _Checked(batch[0][0], batch[-1][0], len(batch), [], [], [])
         for line, raw in batch:
             row = self.check(line, raw, checked.errors)
             if row is not None:
                 checked.rows.append(row)
+            else:
+                email = raw.get("email", "").strip().lower()
+                checked.failed.append(Entry(line, FAILED, email))
         return checked
 
     def check(self, line: int, row: dict[str, str], errors: list[tuple[str, str]]) -> _Row | None:
@@ -212,50 +225,97 @@ class _Import:
         new: list[NewUser] = []
         updates: list[dict[str, object]] = []
         enrollments: list[tuple[int, int]] = []
+        entries = list(batch.failed)
+        skipped = 0
         now = time.time()
         for row in good:
             found = existing.get(row.email)
             if found is None:
                 new.append(NewUser(row.email, row.name, row.role or "user", row.course_ids))
+                entries.append(Entry(row.line, CREATED, row.email))
                 continue
-            user_id, role = found
+            user_id, role, name = found
             if not self.is_update:
+                skipped += 1
                 continue
             if role == "superadmin" and not self.is_owner_superadmin:
-                self.ctx.error(
-                    f"line {row.line}",
-                    f"{shorten(row.email)!r} is a superadmin: only a Superadmin may update it",
-                )
+                self.refuse(row, entries, "is a superadmin: only a Superadmin may update it")
                 continue
             is_role_change = row.role not in (None, role)
             if role == "power_user" and is_role_change and not self.is_owner_superadmin:
-                self.ctx.error(
-                    f"line {row.line}",
-                    f"{shorten(row.email)!r} is a power_user: only a Superadmin may change the"
-                    " role of someone who can run jobs",
-                )
+                self.refuse(row, entries, "is a power_user: only a Superadmin may change the"
+                            " role of someone who can run jobs")  # fmt: skip
                 continue
-            updates.append({"uid": user_id, "new_name": row.name, "new_role": row.role or role})
+            updates.append({"uid": user_id, "new_name": row.name, "new_role": row.role or role,
+                            "old_name": name, "old_role": role})  # fmt: skip
+            entries.append(Entry(row.line, UPDATED, row.email, None, name, role))
             enrollments += [(user_id, course_id) for course_id in row.course_ids]
         self.ctx.save()
+        if self.is_check:
+            self.count(engine, batch, new, updates, enrollments, skipped, entries, position)
+            return
         with engine.begin() as conn:
-            create_users(conn, new, now)
+            create_users(conn, new, now, self.job_id)
             if updates:
                 conn.execute(
                     sa.update(users)
                     .where(users.c.id == sa.bindparam("uid"))
-                    .values(name=sa.bindparam("new_name"), role=sa.bindparam("new_role")),
+                    .values(name=sa.bindparam("new_name"), role=sa.bindparam("new_role"),
+                            updated_at=now, updated_by=self.job_id),
                     updates,
-                )
+                )  # fmt: skip
             if enrollments:
-                enroll(conn, enrollments)
+                enroll(conn, enrollments, job_id=self.job_id)
+            write_entries(conn, self.job_id, entries, now)
             save_checkpoint(conn, self.job_id, position, self.ctx.run)
         self.ctx.advance(batch.size)
 
-    @staticmethod
-    def find_existing(engine: Engine, emails: list[str]) -> dict[str, tuple[int, str]]:
+    def refuse(self, row: _Row, entries: list[Entry], reason: str) -> None:
+        self.ctx.error(f"line {row.line}", f"{shorten(row.email)!r} {reason}")
+        entries.append(Entry(row.line, FAILED, row.email))
+
+    def count(
+        self,
+        engine: Engine,
+        batch: _Checked,
+        new: list[NewUser],
+        updates: list[dict[str, object]],
+        enrollments: list[tuple[int, int]],
+        skipped: int,
+        entries: list[Entry],
+        position: int,
+    ) -> None:
+        """A check's batch: what writing it would do, counted and saved with the checkpoint.
+        An update that would change nothing (same name and role, every course already
+        enrolled) counts as unchanged."""
         with engine.connect() as conn:
-            return find_users(conn, emails)
+            enrolled = find_enrolled(conn, {int(str(u["uid"])) for u in updates})
+        wanted: dict[int, set[int]] = {}
+        for user_id, course_id in enrollments:
+            wanted.setdefault(user_id, set()).add(course_id)
+        identical = sum(
+            1
+            for u in updates
+            if (u["new_name"], u["new_role"]) == (u["old_name"], u["old_role"])
+            and all((u["uid"], c) in enrolled for c in wanted.get(int(str(u["uid"])), ()))
+        )
+        failed = sum(1 for entry in entries if entry.action == FAILED)
+        tally = self.tally.plus(
+            create=len(new),
+            update=len(updates) - identical,
+            unchanged=skipped + identical,
+            error=failed,
+        )
+        with engine.begin() as conn:
+            save_checkpoint(conn, self.job_id, position, self.ctx.run, tally.saved())
+        self.tally = tally
+        self.ctx.set_outcome(tally.counts)
+        self.ctx.advance(batch.size)
+
+    @staticmethod
+    def find_existing(engine: Engine, emails: list[str]) -> dict[str, tuple[int, str, str]]:
+        with engine.connect() as conn:
+            return find_people(conn, emails)
 
 
 def run_import(
@@ -267,19 +327,24 @@ def run_import(
 ) -> None:
     """Import the upload of `job_id` from its checkpoint on, reporting through `ctx`.
 
-    `params` are the job's: `rows` (counted at upload), `on_existing` ("skip" leaves existing
-    users untouched, "update" sets their name and role and enrolls them) and `owner_role`.
+    `params` are the job's: `rows` (counted at upload, or the lines to do again), `on_existing`
+    ("skip" leaves existing users untouched, "update" sets their name and role and enrolls
+    them), `owner_role`, and `mode` ("check": write nothing) and `only_todo` (a retry).
     """
 
-    def begin() -> tuple[int, dict[str, int]]:
+    def begin() -> tuple[int, dict[str, int], Tally, set[int] | None]:
         with engine.begin() as conn:
             start = claim_checkpoint(conn, job_id, ctx.run)
-            return start, dict(conn.execute(sa.select(courses.c.code, courses.c.id)).all())
+            by_code = dict(conn.execute(sa.select(courses.c.code, courses.c.id)).all())
+            todo = lines_of(conn, job_id, TODO) if params.get("only_todo") else None
+            return start, by_code, Tally.of(CHECK_OUTCOME, load_tally(conn, job_id)), todo
 
-    start, courses_by_code = retry_transient(begin, "reading the checkpoint", backoff)
+    start, courses_by_code, tally, todo = retry_transient(begin, "reading the checkpoint", backoff)
     ctx.resume(start)
     ctx.set_total(int(params["rows"]))
-    work = _Import(ctx, job_id, params, courses_by_code, backoff)
+    work = _Import(ctx, job_id, params, courses_by_code, backoff, tally)
+    if work.is_check:
+        ctx.set_outcome(tally.counts)
     with ThreadPoolExecutor(1, thread_name_prefix=f"import-{job_id}") as writer:
         writing: Future[None] | None = None
 
@@ -292,6 +357,8 @@ def run_import(
         batch: list[tuple[int, dict[str, str]]] = []
         position = 0
         for line, row in read_rows(stream_upload(engine, job_id, backoff)):
+            if todo is not None and line not in todo:
+                continue
             position += 1
             if position <= start:
                 work.remember(line, row)

@@ -28,25 +28,36 @@ class NewUser:
 
 def find_users(conn: Connection, emails: Sequence[str]) -> dict[str, tuple[int, str]]:
     """(id, role) of the users that have these emails, by email, in one query."""
+    rows = _by_emails(conn, "id, role", emails)
+    return {email: (user_id, role) for email, user_id, role in rows}
+
+
+def find_people(conn: Connection, emails: Sequence[str]) -> dict[str, tuple[int, str, str]]:
+    """(id, role, name) of the users that have these emails, by email, in one query."""
+    rows = _by_emails(conn, "id, role, name", emails)
+    return {email: (user_id, role, name) for email, user_id, role, name in rows}
+
+
+def _by_emails(conn: Connection, columns: str, emails: Sequence[str]) -> list[Any]:
     if not emails:
-        return {}
+        return []
     if conn.dialect.name == "postgresql":
-        sql = "SELECT email, id, role FROM users WHERE email = ANY(%(emails)s)"
-        rows = conn.exec_driver_sql(sql, {"emails": list(emails)})
-    else:
-        sql = "SELECT email, id, role FROM users WHERE email IN (SELECT value FROM json_each(?))"
-        rows = conn.exec_driver_sql(sql, (json.dumps(list(emails)),))
-    return {email: (user_id, role) for email, user_id, role in rows.all()}
+        sql = f"SELECT email, {columns} FROM users WHERE email = ANY(%(emails)s)"
+        return list(conn.exec_driver_sql(sql, {"emails": list(emails)}).all())
+    sql = f"SELECT email, {columns} FROM users WHERE email IN (SELECT value FROM json_each(?))"
+    return list(conn.exec_driver_sql(sql, (json.dumps(list(emails)),)).all())
 
 
-def create_users(conn: Connection, new: Sequence[NewUser], at: float) -> int:
+def create_users(
+    conn: Connection, new: Sequence[NewUser], at: float, job_id: str | None = None
+) -> int:
     """Create these users (none may exist yet: a taken email raises IntegrityError) and enroll
-    each in its courses; returns the number of enrollments made."""
+    each in its courses, as written by `job_id`; returns the number of enrollments made."""
     if not new:
         return 0
     if conn.dialect.name == "postgresql":
-        return _create_by_copy(conn, new, at)
-    return _create_by_executemany(conn, new, at)
+        return _create_by_copy(conn, new, at, job_id)
+    return _create_by_executemany(conn, new, at, job_id)
 
 
 _STAGING = """
@@ -59,17 +70,18 @@ CREATE TEMPORARY TABLE import_rows (
 # the enrollments' foreign key checks, run at the statement's end, see the new users.
 _CREATE_AND_ENROLL = """
 WITH created AS (
-    INSERT INTO users (email, name, role, password_hash, is_active, created_at)
-    SELECT email, name, role, NULL, true, %(at)s FROM import_rows ORDER BY line
+    INSERT INTO users (email, name, role, password_hash, is_active, created_at, updated_at,
+                       updated_by)
+    SELECT email, name, role, NULL, true, %(at)s, %(at)s, %(job)s FROM import_rows ORDER BY line
     RETURNING id, email
 )
-INSERT INTO enrollments (user_id, course_id, enrolled_at)
-SELECT created.id, course_id, %(at)s
+INSERT INTO enrollments (user_id, course_id, enrolled_at, job_id)
+SELECT created.id, course_id, %(at)s, %(job)s
 FROM created JOIN import_rows USING (email), unnest(import_rows.course_ids::integer[]) AS course_id
 """
 
 
-def _create_by_copy(conn: Connection, new: Sequence[NewUser], at: float) -> int:
+def _create_by_copy(conn: Connection, new: Sequence[NewUser], at: float, job_id: str | None) -> int:
     conn.exec_driver_sql(_STAGING)
     lines = [
         f"{line}\t{_copy_text(user.email)}\t{_copy_text(user.name)}\t{user.role}"
@@ -77,7 +89,7 @@ def _create_by_copy(conn: Connection, new: Sequence[NewUser], at: float) -> int:
         for line, user in enumerate(new)
     ]
     _copy(conn, "COPY import_rows FROM STDIN", "".join(lines))
-    enrolled: int = conn.exec_driver_sql(_CREATE_AND_ENROLL, {"at": at}).rowcount
+    enrolled: int = conn.exec_driver_sql(_CREATE_AND_ENROLL, {"at": at, "job": job_id}).rowcount
     return enrolled
 
 
@@ -100,19 +112,24 @@ def _copy(conn: Connection, statement: str, data: str) -> None:
         cursor.close()
 
 
-def _create_by_executemany(conn: Connection, new: Sequence[NewUser], at: float) -> int:
+def _create_by_executemany(
+    conn: Connection, new: Sequence[NewUser], at: float, job_id: str | None
+) -> int:
     conn.exec_driver_sql(
-        "INSERT INTO users (email, name, role, password_hash, is_active, created_at) "
-        "VALUES (?, ?, ?, NULL, 1, ?)",
-        [(user.email, user.name, user.role, at) for user in new],
+        "INSERT INTO users (email, name, role, password_hash, is_active, created_at, "
+        "updated_at, updated_by) VALUES (?, ?, ?, NULL, 1, ?, ?, ?)",
+        [(user.email, user.name, user.role, at, at, job_id) for user in new],
     )
     with_courses = [user for user in new if user.course_ids]
     if not with_courses:
         return 0
     ids = find_users(conn, [user.email for user in with_courses])
-    pairs = [(ids[u.email][0], course_id, at) for u in with_courses for course_id in u.course_ids]
+    pairs = [
+        (ids[u.email][0], course_id, at, job_id) for u in with_courses for course_id in u.course_ids
+    ]
     conn.exec_driver_sql(
-        "INSERT INTO enrollments (user_id, course_id, enrolled_at) VALUES (?, ?, ?)", pairs
+        "INSERT INTO enrollments (user_id, course_id, enrolled_at, job_id) VALUES (?, ?, ?, ?)",
+        pairs,
     )
     return len(pairs)
 
@@ -134,16 +151,18 @@ def find_enrolled(conn: Connection, user_ids: Iterable[int]) -> set[tuple[int, i
     return {(user_id, course_id) for user_id, course_id in rows.all()}
 
 
-def add_enrollments(conn: Connection, pairs: Sequence[tuple[int, int]], at: float) -> None:
-    """Enroll each (user_id, course_id) pair; one enrolled meanwhile by someone else stays as
-    it is (ON CONFLICT DO NOTHING)."""
+def add_enrollments(
+    conn: Connection, pairs: Sequence[tuple[int, int]], at: float, job_id: str | None = None
+) -> None:
+    """Enroll each (user_id, course_id) pair, as added by `job_id`; one enrolled meanwhile by
+    someone else stays as it is (ON CONFLICT DO NOTHING)."""
     if not pairs:
         return
     if conn.dialect.name != "postgresql":
         conn.exec_driver_sql(
-            "INSERT INTO enrollments (user_id, course_id, enrolled_at) VALUES (?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            [(user_id, course_id, at) for user_id, course_id in pairs],
+            "INSERT INTO enrollments (user_id, course_id, enrolled_at, job_id) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [(user_id, course_id, at, job_id) for user_id, course_id in pairs],
         )
         return
     conn.exec_driver_sql(
@@ -152,7 +171,7 @@ def add_enrollments(conn: Connection, pairs: Sequence[tuple[int, int]], at: floa
     data = "".join(f"{user_id}\t{course_id}\n" for user_id, course_id in pairs)
     _copy(conn, "COPY enrollment_rows FROM STDIN", data)
     conn.exec_driver_sql(
-        "INSERT INTO enrollments (user_id, course_id, enrolled_at) "
-        "SELECT user_id, course_id, %(at)s FROM enrollment_rows ON CONFLICT DO NOTHING",
-        {"at": at},
+        "INSERT INTO enrollments (user_id, course_id, enrolled_at, job_id) "
+        "SELECT user_id, course_id, %(at)s, %(job)s FROM enrollment_rows ON CONFLICT DO NOTHING",
+        {"at": at, "job": job_id},
     )

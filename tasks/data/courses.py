@@ -83,9 +83,14 @@ def enrolled_pairs(conn: Connection, pairs: Iterable[tuple[int, int]]) -> set[tu
 
 
 def enroll(
-    conn: Connection, pairs: Iterable[tuple[int, int]], *, are_users_new: bool = False
+    conn: Connection,
+    pairs: Iterable[tuple[int, int]],
+    *,
+    are_users_new: bool = False,
+    job_id: str | None = None,
 ) -> int:
-    """Enroll each (user_id, course_id) pair that is not enrolled yet; returns how many were.
+    """Enroll each (user_id, course_id) pair that is not enrolled yet, as added by `job_id`;
+    returns how many were.
 
     `are_users_new` skips the look-up for users created in this same transaction.
     """
@@ -96,7 +101,7 @@ def enroll(
         now = time.time()
         conn.execute(
             sa.insert(enrollments),
-            [{"user_id": u, "course_id": c, "enrolled_at": now} for u, c in new],
+            [{"user_id": u, "course_id": c, "enrolled_at": now, "job_id": job_id} for u, c in new],
         )
     return len(new)
 

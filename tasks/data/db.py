@@ -26,6 +26,11 @@ users = sa.Table(
     sa.Column("is_active", sa.Boolean, nullable=False, default=True),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.CheckConstraint(f"role IN {ROLES!r}", name="users_role_known"),
+    # The last write, for a revert's "changed since" (tasks/data/journal.py): when, and by
+    # which job (NULL: by a person, or before jobs wrote users); and the last sign-in.
+    sa.Column("updated_at", sa.Float, nullable=True),
+    sa.Column("updated_by", sa.String(40), nullable=True),
+    sa.Column("signed_in_at", sa.Float, nullable=True),
 )
 
 courses = sa.Table(
@@ -42,6 +47,8 @@ enrollments = sa.Table(
     sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("course_id", sa.ForeignKey("courses.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("enrolled_at", sa.Float, nullable=False),
+    sa.Column("job_id", sa.String(40), nullable=True),  # the job that added it, if one did
+    sa.Index("enrollments_by_job", "job_id"),
 )
 
 # A massive action's input (an uploaded CSV), kept in chunks so that a worker on another
@@ -63,6 +70,25 @@ checkpoints = sa.Table(
     sa.Column("job_id", sa.String(40), primary_key=True),
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("state", sa.Text, nullable=False, default="{}"),
+    # JSON: what the batches so far counted (a check's or a revert's outcome) and where the
+    # next batch begins, when that is not simply `position` rows on (tasks/uploads.py).
+    sa.Column("tally", sa.Text, nullable=True),
+)
+
+
+# What each import or enrollment batch did to each line of its upload, written in the batch's
+# transaction (tasks/data/journal.py): one row per batch and `action` (created, updated with
+# the user's name and role before, failed, or todo: lines a retry is to do again), keyed by
+# the first line it holds; `entries` is the JSON list of its `size` lines.
+journal = sa.Table(
+    "journal",
+    metadata,
+    sa.Column("job_id", sa.String(40), primary_key=True),
+    sa.Column("line", sa.Integer, primary_key=True),
+    sa.Column("action", sa.String(10), primary_key=True),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("entries", sa.Text, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
 )
 
 
@@ -87,4 +113,18 @@ def connect(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
+    """Create what is missing: tables, and the columns and indexes added to tables that a
+    database made by an earlier version already has (each added column is nullable)."""
     metadata.create_all(engine)
+    with engine.begin() as conn:
+        inspector = sa.inspect(conn)
+        for table in metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present:
+                    kind = column.type.compile(conn.dialect)
+                    conn.exec_driver_sql(
+                        f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
+                    )
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)

@@ -155,7 +155,13 @@ def update_user(conn: Connection, user_id: int, **changes: object) -> None:
     unknown = set(changes) - {"role", "name", "is_active"}
     if unknown:
         raise InvalidUser(f"cannot change {', '.join(sorted(unknown))}")
-    conn.execute(sa.update(users).where(users.c.id == user_id).values(**changes))
+    stamp = {"updated_at": time.time(), "updated_by": None}  # a person's change, not a job's
+    conn.execute(sa.update(users).where(users.c.id == user_id).values(**changes, **stamp))
+
+
+def record_sign_in(conn: Connection, user_id: int, at: float) -> None:
+    """Note that the user signed in at `at` (a revert keeps a user who signed in since)."""
+    conn.execute(sa.update(users).where(users.c.id == user_id).values(signed_in_at=at))
 
 
 def count_users(engine: Engine) -> int:

@@ -1,17 +1,21 @@
-"""What the job store keeps beside each job (keys in store.py's docstring): its error ledger,
-who asked to be told when it ends and who was mailed, and its audit. Each set and list expires
-with its job (the Lua scripts add to them only while the job exists, with its expiry).
+"""What the job store keeps beside each job (keys in store.py's docstring): its error ledger
+(searched through error_index.py), who asked to be told when it ends and who was mailed, and
+its audit. Each set and list expires with its job (the Lua scripts add to them only while the
+job exists, with its expiry).
 
 `Beside` is a part of `JobStore`, which gives it `redis`, `key()` and the scripts.
 """
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
 from typing import cast
 
 import redis
 from redis.commands.core import Script
 
+from tasks.jobs.error_index import ErrorIndex
 from tasks.jobs.lua import lua
 from tasks.jobs.records import AuditEntry, JobError, Page, UnknownJob
 
@@ -19,11 +23,15 @@ ADD_BESIDE = lua("add_beside")
 AUDIT = lua("audit")
 CLAIM_MAIL = lua("claim_mail")
 AUDIT_KEPT = 1000  # the last entries of a job's audit
+ERRORS_AT = lua("errors_at")
+READ_AT_ONCE = 500  # candidates of an error search read in one round trip
 
 
 class Beside:
     redis: redis.Redis
+    error_index: ErrorIndex
     _add_beside: Script
+    _errors_at: Script
     _claim_mail: Script
     _audit: Script
 
@@ -33,19 +41,43 @@ class Beside:
     # -- the error ledger ------------------------------------------------------------------
 
     def errors(self, job_id: str, cursor: int = 0, limit: int = 50) -> Page[JobError]:
-        """Errors in item order; the cursor is the offset of the next one."""
-        raw = self.redis.zrange(self.key("job", job_id, "errors"), cursor, cursor + limit - 1)
-        items = [JobError.from_json(r) for r in cast(list[str], raw)]
-        next_cursor = str(cursor + len(items)) if len(items) == limit else None
+        """Errors in item order; the cursor is the offset of the next one, None at the end
+        (one more is read to know: a ledger full at its cap ends on a page boundary)."""
+        raw = self.redis.zrange(self.key("job", job_id, "errors"), cursor, cursor + limit)
+        items = [JobError.from_json(r) for r in cast(list[str], raw)[:limit]]
+        next_cursor = str(cursor + limit) if len(raw) > limit else None
         return Page(items, next_cursor)
 
     def search_errors(
         self, job_id: str, needle: str, cursor: int = 0, limit: int = 50
     ) -> Page[JobError]:
         """Errors whose item or message contains `needle` (any case), in item order; the
-        cursor is the ledger offset to go on from. Scans the ledger in chunks, on Redis's side
-        only reads: a search costs one ZRANGE per thousand errors looked at."""
+        cursor is the ledger offset to go on from. Reads only the errors that the index says
+        may match (`ErrorIndex.candidates`), and checks each."""
         wanted = needle.casefold()
+        slots = self.error_index.candidates(job_id, wanted)
+        if slots is None:
+            return self._scan_errors(job_id, wanted, cursor, limit)
+        key = self.key("job", job_id, "errors")
+        pending = slots[bisect.bisect_left(slots, cursor) :]
+        found: list[JobError] = []
+        for start in range(0, len(pending), READ_AT_ONCE):
+            chunk = pending[start : start + READ_AT_ONCE]
+            members = cast(list[str | None], self._errors_at(keys=[key], args=chunk))
+            for slot, member in zip(chunk, members, strict=True):
+                if member is None:
+                    continue
+                error = JobError.from_json(member)
+                if wanted in error.item.casefold() or wanted in error.message.casefold():
+                    found.append(error)
+                    if len(found) == limit:
+                        more = slot < pending[-1]
+                        return Page(found, str(slot + 1) if more else None)
+        return Page(found, None)
+
+    def _scan_errors(self, job_id: str, wanted: str, cursor: int, limit: int) -> Page[JobError]:
+        """`search_errors` by reading the ledger from `cursor` on, a thousand at a time: for
+        the jobs that `candidates` cannot narrow (at most `max_errors` errors each)."""
         key = self.key("job", job_id, "errors")
         found: list[JobError] = []
         chunk = 1000
@@ -65,6 +97,8 @@ class Beside:
         return Page(found, None)
 
     def error_count(self, job_id: str) -> int:
+        """How many errors the ledger keeps: the record's `error_count` counts them all, and
+        is larger once more than `max_errors` were found."""
         count: int = self.redis.zcard(self.key("job", job_id, "errors"))
         return count
 
@@ -83,6 +117,15 @@ class Beside:
 
     def is_watching(self, job_id: str, user_id: int) -> bool:
         return bool(self.redis.sismember(self.key("job", job_id, "notify"), str(user_id)))
+
+    def watched_by(self, job_ids: Sequence[str], user_id: int) -> set[str]:
+        """Those of `job_ids` that `user_id` asked to be told about, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.sismember(self.key("job", job_id, "notify"), str(user_id))
+        return {
+            job_id for job_id, is_member in zip(job_ids, pipe.execute(), strict=True) if is_member
+        }
 
     def claim_mail_queue(self, job_id: str) -> bool:
         """True once per job: whoever gets True queues the end-of-job emails."""

@@ -17,6 +17,7 @@ into throttled progress events, an exact error ledger, heartbeats and abort chec
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import threading
@@ -71,6 +72,7 @@ class JobContext:
         self._stopped = threading.Event()
         self._beat: threading.Thread | None = None
         self.before_batch: Callable[[], None] | None = None  # the owner's standing (middleware)
+        self.outcome: dict[str, int] | None = job.outcome
 
     @property
     def id(self) -> str:
@@ -106,10 +108,15 @@ class JobContext:
             if self.done != self._error_position:
                 self._error_position, self._error_order = self.done, 0
             self._error_order += 1
-            error = JobError(self.done, item, message, self.clock(), self._error_order)
+            error = JobError.bounded(self.done, item, message, self.clock(), self._error_order)
             self._errors.append(error)
             if len(self._errors) >= ERRORS_PER_WRITE:
                 self._flush()
+
+    def set_outcome(self, counts: dict[str, int]) -> None:
+        """What the job has come to so far (a check's or a revert's counts, as committed),
+        shown with its next progress."""
+        self.outcome = dict(counts)
 
     def save(self) -> None:
         """Write the errors recorded so far: call it before committing the items they concern."""
@@ -178,6 +185,8 @@ class JobContext:
         }
         if self.total is not None:
             fields["total"] = str(self.total)
+        if self.outcome is not None:
+            fields["outcome"] = json.dumps(self.outcome, separators=(",", ":"))
         try:
             status = self.store.flush(self.id, fields, self._errors, self.run)
         except RunLost:

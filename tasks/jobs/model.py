@@ -112,6 +112,12 @@ class Job:
     fast_tracked_at: float | None = None
     paused_at: float | None = None  # when it last stopped to pause, until it runs again
     paused_s: float = 0.0  # seconds spent paused (or back in line after a pause) before that
+    # Follow-ups (tasks/follow_up.py): the job this one checks, retries or reverts; what it
+    # ended with (a check's or a revert's counts); the jobs launched from it, by verb
+    # ("commit", "retry", "revert").
+    source_id: str | None = None
+    outcome: dict[str, int] | None = None
+    follow_ups: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_final(self) -> bool:
@@ -216,6 +222,12 @@ def to_fields(job: Job) -> dict[str, str]:
     if job.aborted_by is not None:
         fields["aborted_by_id"] = str(job.aborted_by.id)
         fields["aborted_by_name"] = job.aborted_by.name
+    if job.source_id is not None:
+        fields["source_id"] = job.source_id
+    if job.outcome is not None:
+        fields["outcome"] = json.dumps(job.outcome, separators=(",", ":"))
+    if job.follow_ups:
+        fields["follow_ups"] = json.dumps(job.follow_ups, separators=(",", ":"))
     return fields
 
 
@@ -252,6 +264,9 @@ def from_fields(fields: dict[str, str]) -> Job:
         fast_tracked_at=opt_float("fast_tracked_at"),
         paused_at=opt_float("paused_at"),
         paused_s=float(fields.get("paused_s") or 0.0),
+        source_id=fields.get("source_id") or None,
+        outcome=json.loads(fields["outcome"]) if fields.get("outcome") else None,
+        follow_ups=json.loads(fields.get("follow_ups") or "{}"),
     )
 
 

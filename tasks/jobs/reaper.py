@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from tasks.data.db import checkpoints, uploads
+from tasks.data.journal import delete_journal
 from tasks.jobs.beacon import WorkerBeacon
 from tasks.jobs.line import JOINED_AT_LEAST_S
 from tasks.jobs.model import Event, InvalidTransition, Job, Status
@@ -78,6 +79,7 @@ class Reaper:
             with self.runtime.engine.begin() as conn:
                 conn.execute(sa.delete(uploads).where(uploads.c.job_id.in_(expired)))
                 conn.execute(sa.delete(checkpoints).where(checkpoints.c.job_id.in_(expired)))
+                delete_journal(conn, expired)
             log.info("forgot %d expired jobs", len(expired))
 
     def rescue(self, broker: Broker, at: float) -> None:

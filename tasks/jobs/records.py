@@ -1,5 +1,6 @@
 """What the job store hands out besides jobs: an error of the ledger, an audit entry, a page of
-a listing, job ids, and the exceptions of a job that is gone or a run that lost its job."""
+a listing, job ids, and the exceptions of a job that is gone, a run that lost its job, and an
+owner with too many jobs under way."""
 
 from __future__ import annotations
 
@@ -28,6 +29,23 @@ class RunLost(RuntimeError):
         self.job_id = job_id
 
 
+class TooManyActiveJobs(RuntimeError):
+    """The owner already has `limit` jobs queued or running: a new one is refused."""
+
+    def __init__(self, owner_id: int, limit: int) -> None:
+        super().__init__(f"owner {owner_id} already has {limit} jobs queued or running")
+        self.owner_id = owner_id
+        self.limit = limit
+
+
+ITEM_CHARS = 200  # what the ledger keeps of an error's item, and of its message
+MESSAGE_CHARS = 500
+
+
+def _clipped(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
 @dataclass(frozen=True)
 class JobError:
     position: int
@@ -35,6 +53,13 @@ class JobError:
     message: str
     at: float
     order: int = 0  # among the errors at one position, in the order they were found
+
+    @classmethod
+    def bounded(cls, position: int, item: str, message: str, at: float, order: int) -> JobError:
+        """An error whose item and message are cut to ITEM_CHARS and MESSAGE_CHARS (a long
+        cell value echoed in a message must not make the ledger large)."""
+        return cls(position, _clipped(item, ITEM_CHARS), _clipped(message, MESSAGE_CHARS), at,
+                   order)  # fmt: skip
 
     @property
     def score(self) -> float:

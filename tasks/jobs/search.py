@@ -56,3 +56,20 @@ def lookup(needle: str) -> Lookup | None:
         else:
             inside = run.group()
     return Lookup(tuple(dict.fromkeys(whole)), starts, ends, inside)
+
+
+def error_text(item: str, message: str) -> str:
+    """What an error search looks in (a needle is found in the item or in the message)."""
+    return f"{item}\n{message}".casefold()
+
+
+def char_token(char: str) -> str:
+    """The index token of a character that is not `\\w` (a needle of punctuation only looks
+    these up): '!' and its code point in hex, so that no token holds a space."""
+    return f"!{ord(char):x}"
+
+
+def tokens_of(text: str) -> set[str]:
+    """What the error index files a case-folded text under: its words, and a `char_token` for
+    each other character in it."""
+    return words_of(text) | {char_token(c) for c in set(_WORD.sub("", text))}

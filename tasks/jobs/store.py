@@ -2,15 +2,27 @@
 
 `JobStore` is this module's records, transitions, progress and removal, with its parts in
 modules of their own: listings.py (lists and status indexes), beside.py (the error ledger,
-notify wishes and mails, the audit), word_index.py (history search), records.py (what it hands
-out besides jobs); its Lua scripts are files under lua/, each saying what its KEYS and ARGV are.
+notify wishes and mails, the audit), error_index.py (error search), word_index.py (history
+search), records.py (what it hands out besides jobs); its Lua scripts are files under lua/,
+each saying what its KEYS and ARGV are.
 
 Keys, all under one prefix (`jobdeck:` by default):
 
     job:{id}              hash: the job record (`model.to_fields`), plus `mail_queued`, and
                           `runner` and `run`: the worker that holds the job and the fencing
                           token of its run (`claim_run`; never published)
-    job:{id}:errors       sorted set: the error ledger; score = item position, member = JSON
+    job:{id}:errors       sorted set: the error ledger, its first `max_errors` errors (each one's
+                          item and message cut to a bounded length); score = item position,
+                          member = JSON
+    job:{id}:errors:over  hash: the errors past `max_errors`, counted and not kept: `n` their
+                          number (the record's `error_count` = the ledger's size + n), and per
+                          position the range of their orders, `lo:hi` (for a rewind)
+    job:{id}:errors:words hash: the error index (beside.py): index token (search.py's
+                          `tokens_of`) -> the ledger slots (ranks) of the errors that have it,
+                          packed as 4-byte little-endian integers; `!indexed` once it holds
+                          any, `!unordered` if an error ever came out of ledger order
+    job:{id}:errors:vocabulary  sorted set, every score 0: the words of the index (a word's
+                          start looked up by ZRANGEBYLEX, its end or a piece by ZSCAN MATCH)
     job:{id}:notify       set: ids of the people who asked for an email when the job ends
     job:{id}:mailed       set: ids of the people who were sent that email
     job:{id}:audit        list: who launched, aborted, asked to be notified, and when (JSON)
@@ -41,7 +53,7 @@ Keys, all under one prefix (`jobdeck:` by default):
 A change of status is a WATCH/MULTI transaction that applies the pure model and PUBLISHes the
 new snapshot inside the same MULTI, so that the stored record and the event stream agree and
 a racing abort and completion cannot both win. Progress and errors go through one Lua script
-(`FLUSH`), one round trip per throttled update.
+(`FLUSH`), one round trip per throttled update; it also files each kept error in the index.
 
 One runner per job at a time: a worker claims a job before it starts or resumes it
 (`claim_run`, refused while another live worker holds it), and every write of that run (flush,
@@ -61,7 +73,8 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from tasks.jobs import events
-from tasks.jobs.beside import ADD_BESIDE, AUDIT, AUDIT_KEPT, CLAIM_MAIL, Beside
+from tasks.jobs.beside import ADD_BESIDE, AUDIT, AUDIT_KEPT, CLAIM_MAIL, ERRORS_AT, Beside
+from tasks.jobs.error_index import ErrorIndex
 from tasks.jobs.listings import ACTIVE, Listings
 from tasks.jobs.lua import lua
 from tasks.jobs.model import (
@@ -80,9 +93,10 @@ from tasks.jobs.records import (
     JobError,
     Page,
     RunLost,
+    TooManyActiveJobs,
     UnknownJob,
 )
-from tasks.jobs.search import text_of, words_of
+from tasks.jobs.search import error_text, text_of, tokens_of, words_of
 from tasks.jobs.word_index import WordIndex
 
 FLUSH = lua("flush")
@@ -95,54 +109,85 @@ CLAIM = lua("claim")
 
 RIDE_OUT_S = 20  # how long a command waits for a restarting Redis (see `JobStore.from_url`)
 # The keys that make up one job: deleted together, and expiring together once it ends.
-BESIDE = ("", ":errors", ":notify", ":mailed", ":audit")
+BESIDE = ("", ":errors", ":notify", ":mailed", ":audit", ":errors:over", ":errors:words",
+          ":errors:vocabulary")  # fmt: skip
+MAX_ERRORS = 10_000  # kept in a job's ledger, unless the store is told otherwise (JOB_MAX_ERRORS)
 
 
 class JobStore(Listings, Beside):
     """Maps jobs to Redis and back; every method is one or a few round trips."""
 
-    def __init__(self, client: redis.Redis, retention_s: float, prefix: str = "jobdeck:") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        retention_s: float,
+        prefix: str = "jobdeck:",
+        max_errors: int = MAX_ERRORS,
+    ) -> None:
         self.redis = client
         self.retention_s = retention_s
         self.prefix = prefix
+        self.max_errors = max_errors
+        self._full_ledgers: set[str] = set()  # jobs this process saw with a full ledger
         self.channel = prefix + "events"
         self._flush = client.register_script(FLUSH)
         self._rewind = client.register_script(REWIND)
         self._add_beside = client.register_script(ADD_BESIDE)
+        self._errors_at = client.register_script(ERRORS_AT)
         self._claim_mail = client.register_script(CLAIM_MAIL)
         self._audit = client.register_script(AUDIT)
         self._claim = client.register_script(CLAIM)
         self.words = WordIndex(client, self.key)
+        self.error_index = ErrorIndex(client, self.key)
 
     @classmethod
-    def from_url(cls, url: str, retention_s: float, prefix: str = "jobdeck:") -> JobStore:
+    def from_url(
+        cls, url: str, retention_s: float, prefix: str = "jobdeck:", max_errors: int = MAX_ERRORS
+    ) -> JobStore:
         # A Redis restart (a failover, an upgrade) must not fail the jobs that are writing:
         # each command waits for Redis to come back, up to about RIDE_OUT_S, before it raises.
         retry = Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=RIDE_OUT_S + 5)
         client = redis.Redis.from_url(
             url, decode_responses=True, health_check_interval=30, retry=retry
         )
-        return cls(client, retention_s, prefix)
+        return cls(client, retention_s, prefix, max_errors)
 
     def key(self, *parts: object) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
 
     # -- records ---------------------------------------------------------------------------
 
-    def create(self, job: Job) -> Job:
-        """Store a new job (queued) and announce it."""
+    def create(self, job: Job, max_active: int | None = None) -> Job:
+        """Store a new job (queued) and announce it. With `max_active`, raises
+        TooManyActiveJobs, writing nothing, if its owner has that many jobs not ended yet: the
+        count and the writes are one transaction (watching the owner's index, so that two
+        launches at once cannot both take the last place)."""
         job = replace(job, seq=1)
         fields = to_fields(job)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.key("job", job.id), mapping=cast(dict[Any, Any], fields))
-        pipe.zadd(self.key("jobs"), {job.id: job.created_at})
-        pipe.zadd(self.key("jobs", "owner", job.owner.id), {job.id: job.created_at})
-        pipe.zadd(self.key("jobs", "active"), {job.id: job.created_at})
-        self.words.index(pipe, job.id, job.created_at, text_of(job.description, job.owner.name))
-        pipe.publish(self.channel, events.encode_job(fields, time.time()))
-        pipe.incr(self.key("stats", "events"))
-        pipe.execute()
+        owned = self.key("jobs", "owner", job.owner.id)
+
+        def attempt(pipe: redis.client.Pipeline) -> None:
+            if max_active is not None:
+                active = self.key("jobs", "active")
+                if pipe.zintercard(2, [active, owned], limit=max_active) >= max_active:
+                    raise TooManyActiveJobs(job.owner.id, max_active)
+            pipe.multi()
+            pipe.hset(self.key("job", job.id), mapping=cast(dict[Any, Any], fields))
+            pipe.zadd(self.key("jobs"), {job.id: job.created_at})
+            pipe.zadd(owned, {job.id: job.created_at})
+            pipe.zadd(self.key("jobs", "active"), {job.id: job.created_at})
+            self.words.index(pipe, job.id, job.created_at, text_of(job.description, job.owner.name))
+            pipe.publish(self.channel, events.encode_job(fields, time.time()))
+            pipe.incr(self.key("stats", "events"))
+
+        self.redis.transaction(attempt, owned)
         return job
+
+    def active_count(self, owner_id: int, most: int) -> int:
+        """How many of the owner's jobs are not ended yet (counted up to `most`)."""
+        keys = [self.key("jobs", "active"), self.key("jobs", "owner", owner_id)]
+        count: int = self.redis.zintercard(2, keys, limit=most)
+        return count
 
     def get(self, job_id: str) -> Job:
         fields = cast(dict[str, str], self.redis.hgetall(self.key("job", job_id)))
@@ -190,6 +235,7 @@ class JobStore(Listings, Beside):
                 pipe.ltrim(self.key("job", job_id, "audit"), -AUDIT_KEPT, -1)
             if job.status in FINAL:
                 self._expire(pipe, job)
+                self._full_ledgers.discard(job.id)
             pipe.publish(self.channel, events.encode_job(new_fields, time.time()))
             pipe.incr(self.key("stats", "events"))
             return job
@@ -223,22 +269,38 @@ class JobStore(Listings, Beside):
         run: str = "",
     ) -> Status | None:
         """Write progress fields and new errors, publish the snapshot; the status, or None if
-        the job is gone. Raises RunLost (writing nothing) if `run` is no longer the job's."""
-        args: list[str | int | float] = [len(fields), repr(time.time()), run]
+        the job is gone. Raises RunLost (writing nothing) if `run` is no longer the job's.
+        Errors past `max_errors` are counted and not kept (told apart within a position by
+        their `order`, which `JobContext.error` numbers); each kept one is indexed."""
+        args: list[str | int | float] = [len(fields), repr(time.time()), run, self.max_errors]
         for name, value in fields.items():
             args += [name, value]
+        is_full = job_id in self._full_ledgers  # then only counted: no need to say more
         for error in errors:
-            args += [error.score, error.to_json()]
-        keys = [self.key("job", job_id), self.key("job", job_id, "errors"), self.channel,
-                self.key("stats", "events")]  # fmt: skip
-        status = self._flush(keys=keys, args=args)
-        if status == "lost":
+            if is_full:
+                args += [error.score, "", error.order, ""]
+            else:
+                tokens = " ".join(tokens_of(error_text(error.item, error.message)))
+                args += [error.score, error.to_json(), error.order, tokens]
+        job = self.key("job", job_id)
+        beside = [job + name for name in (":errors:over", ":errors:words", ":errors:vocabulary")]
+        keys = [job, job + ":errors", self.channel, self.key("stats", "events"), *beside]
+        outcome = self._flush(keys=keys, args=args)
+        if outcome == "lost":
             raise RunLost(job_id)
-        return Status(status) if status else None
+        if not outcome:
+            return None
+        status, full = outcome
+        if int(full):
+            self._full_ledgers.add(job_id)
+        return Status(status)
 
     def rewind(self, job_id: str, position: int, run: str = "") -> None:
-        """Forget errors at or after `position`: the items from there on will be done again."""
-        keys = [self.key("job", job_id), self.key("job", job_id, "errors")]
+        """Forget errors at or after `position` (kept or only counted): the items from there on
+        will be done again."""
+        job = self.key("job", job_id)
+        keys = [job, job + ":errors", job + ":errors:over"]
+        self._full_ledgers.discard(job_id)
         outcome = self._rewind(keys=keys, args=[position, run])
         if outcome == "lost":
             raise RunLost(job_id)
@@ -320,5 +382,6 @@ __all__ = [
     "JobStore",
     "Page",
     "RunLost",
+    "TooManyActiveJobs",
     "UnknownJob",
 ]

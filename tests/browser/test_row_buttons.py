@@ -67,7 +67,9 @@ def test_buttons_follow_the_status_and_the_count_in_place(  # type: ignore[no-un
     store.transition(job.id, Event.ABORT, at=time.time(), aborted_by=by, aborted_at=time.time())
     expect_buttons(row, ["2 errors: show details", "✓ Notify me when finished"])
     store.transition(job.id, Event.CONFIRM_ABORT, at=time.time())
-    expect_buttons(row, ["2 errors: show details", f"Remove job “{DESCRIPTION}” from the list"])
+    # Ended: its state offers to retry the failed rows (jobs/_follow_ups.html), before the side.
+    expect_buttons(row, [f"Retry the 2 failed rows of “{DESCRIPTION}”", "2 errors: show details",
+                         f"Remove job “{DESCRIPTION}” from the list"])  # fmt: skip
     expect(row.get_by_role("button", name="2 errors: show details")).to_be_focused()
 
 

@@ -51,3 +51,16 @@ def test_every_answer_of_the_api_is_its_model(client, headers, store, people) ->
     refused = client.get("/api/jobs?limit=0", headers=h)
     assert refused.status_code == 400
     assert schema.Refusal.model_validate(refused.json()).error == refused.json()["error"]
+
+
+def test_job_json_of_a_check_and_its_follow_ups_is_the_job_model(store, runtime, people) -> None:  # type: ignore[no-untyped-def]
+    from tasks.jobs.follow_ups import claim_follow_up
+
+    check = new_job(store, people["super"], params={"mode": "check"}, source_id="0" * 16)
+    store.flush(check.id, {"outcome": '{"create":3,"update":1,"unchanged":0,"error":2}'})
+    claim_follow_up(store, check.id, "commit", "1" * 16)
+    data = job_json(store.get(check.id), runtime, time.time())
+    links = (data["mode"], data["source_id"], data["follow_ups"])
+    assert links == ("check", "0" * 16, {"commit": "1" * 16})
+    assert data["outcome"] == {"create": 3, "update": 1, "unchanged": 0, "error": 2}
+    assert schema.Job.model_validate(data).model_dump(mode="json") == data

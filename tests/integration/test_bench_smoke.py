@@ -57,5 +57,15 @@ def test_import_prints_rows_per_second_beside_its_ceiling() -> None:
         "progress reporting overhead",
         "this process's RSS: start",
         "pairs/s (enroll_users, median)",
+        "rows/s (check, median)",
+        "rows/s (revert, median)",
     ):
         assert line in out, out
+
+
+def test_error_quota_prints_memory_and_search_cost_beside_reading_the_ledger() -> None:
+    out = run_bench("bench/error_quota.py", "--rows", "10500", "--searches", "1")
+    assert "capped    errors counted 10,500, kept 10,000;" in out, out
+    assert "uncapped  errors counted 10,500, kept 10,500;" in out, out
+    assert out.count("search that matches nothing: index") == 2, out
+    assert "Redis used_memory +" in out and "reading the ledger" in out, out

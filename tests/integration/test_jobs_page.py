@@ -105,3 +105,15 @@ def test_a_row_carries_its_description_once_and_stays_light(client, headers, peo
     for name in ("Abort job", "Remove job from the list", "Notify me when finished"):
         assert name in buttons[: buttons.index("</template>")], name
     assert len(row.encode()) <= 680, len(row.encode())  # 150 KB for 200 rows: under 730 each
+
+
+def test_each_row_says_whether_its_viewer_asked_to_be_notified(client, headers, people, store):  # type: ignore[no-untyped-def]
+    jobs = [
+        make(store, people["super"], f"Import users from n-{n}.csv (10 rows)") for n in range(4)
+    ]
+    for job in jobs[1::2]:
+        store.add_watcher(job.id, people["super"].id)
+    store.add_watcher(jobs[0].id, people["power"].id)  # someone else's wish is not this viewer's
+    page = client.get("/admin/background-jobs", headers=headers["super"]).text
+    watched = re.findall(r'<article id="j([0-9a-f]{16})"[^>]*data-watching', page)
+    assert sorted(watched) == sorted(j.id for j in jobs[1::2])

@@ -186,11 +186,12 @@ json_values = st.recursive(
 @example(b'{"emails": ' + b"[" * 50_000 + b"]" * 50_000 + b', "courses": ["a"]}')
 def test_enrollment_json_is_two_lists_or_a_400(body: bytes) -> None:
     try:
-        emails, courses = enrollment_lists(body)
+        lists = enrollment_lists(body)
     except UploadRefused as refused:
         assert refused.status == 400 and refused.message
         return
-    for values in (emails, courses):
+    assert lists.mode == "run"
+    for values in (lists.emails, lists.courses):
         assert values and all(isinstance(v, str) and 0 < len(v) <= 254 for v in values)
 
 
