@@ -54,7 +54,9 @@ async def revert(request: Request) -> Response:
 
 
 STARTED = {202: json_answer("Queued: the new job.", schema.Job), **SIGNED_IN_FROM_HERE,
-           **NOT_YOURS}  # fmt: skip
+           **NOT_YOURS,
+           429: json_answer("The person already has MAX_ACTIVE_JOBS_PER_USER jobs queued or "
+                            "running.")}  # fmt: skip
 
 routes = [
     Operation("POST", "/jobs/{id}/commit", commit,
