@@ -30,6 +30,7 @@ from server.auth.screen_links import ScreenLinks, hide_tokens_from
 from server.auth.sessions import SESSION_TTL_S, Sessions
 from server.hub import endpoint, revocation
 from server.hub.fanout import CLOSE_TIMEOUT_S, Hub
+from server.hub.line_watch import LineWatch
 from server.hub.metrics import HubMetrics
 from server.ops.health import Health
 from server.ops.metrics import MetricsEndpoint
@@ -37,6 +38,7 @@ from server.views.jobs import page_flavour
 from server.views.templates import render
 from server.views.wall import wall_flavour
 from tasks.data.db import create_schema
+from tasks.jobs.places import Place
 from tasks.logs import configure_logging
 from tasks.runtime import Runtime
 from tasks.settings import Settings
@@ -73,7 +75,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     hide_tokens_from(logging.getLogger("uvicorn.access"))
     runtime = Runtime(settings)
     sessions = Sessions(runtime)
-    hub = Hub(runtime, page_flavour(runtime), HubMetrics())
+    places: dict[str, Place] = {}  # the queued jobs' places, as the hub last drew them
+    hub = Hub(runtime, page_flavour(runtime, places), HubMetrics(), LineWatch(runtime, places))
     health = Health(runtime)
     metrics = MetricsEndpoint(runtime, hub)
 

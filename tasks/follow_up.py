@@ -32,7 +32,6 @@ from tasks.data.db import enrollments
 from tasks.data.journal import WRITES, copy_failed_as_todo, count_entries, failed_keys
 from tasks.data.users import normalize_email
 from tasks.jobs.follow_ups import claim_follow_up, release_follow_up
-from tasks.jobs.middleware import JOBS_QUEUE
 from tasks.jobs.model import Job, Person, Status
 from tasks.jobs.records import AuditEntry, UnknownJob, new_job_id
 from tasks.launch import check_role, check_room, display_filename, read_spool, spool_upload
@@ -223,11 +222,13 @@ def _launch(
         at = job.created_at
         runtime.store.add_audit(job.id, AuditEntry("launched", job.owner, at))
         runtime.store.add_audit(source.id, AuditEntry(verb, job.owner, at))
-        runtime.queue(JOBS_QUEUE, job.kind, job.id)
+        runtime.line.join(job.id, job.created_at)  # in line like any launch (tasks/jobs/line.py)
+        runtime.queue_turn(job.id)
     except BaseException:
         release_follow_up(runtime.store, source.id, verb, job.id)
         if created is not None:
             try:
+                runtime.line.leave(job.id)
                 runtime.store.delete(job.id)
             finally:
                 with runtime.engine.begin() as conn:

@@ -25,7 +25,6 @@ from tasks.csv_input import (
     InvalidUpload,
     inspect_upload,
 )
-from tasks.jobs.middleware import JOBS_QUEUE
 from tasks.jobs.model import Job, Person
 from tasks.jobs.records import AuditEntry, TooManyActiveJobs, new_job_id
 from tasks.runtime import Runtime
@@ -197,15 +196,16 @@ def read_spool(spool: IO[bytes]) -> Iterator[bytes]:
 
 
 def _launch(runtime: Runtime, job: Job, spool: IO[bytes]) -> Job:
-    """Keep the input and record the job (one transaction), then queue the actor named by its
-    kind; undo both if any step fails."""
+    """Keep the input and record the job (one transaction), then put it in line and queue its
+    turn (tasks/jobs/line.py); undo all if any step fails."""
     created = None
     try:
         with runtime.engine.begin() as conn:
             save_upload(conn, job.id, read_spool(spool))
             created = runtime.store.create(job, runtime.settings.max_active_jobs_per_user)
         runtime.store.add_audit(job.id, AuditEntry("launched", job.owner, job.created_at))
-        runtime.queue(JOBS_QUEUE, job.kind, job.id)
+        runtime.line.join(job.id, job.created_at)
+        runtime.queue_turn(job.id)
     except BaseException:
         if created is not None:
             _undo(runtime, job.id)
@@ -217,6 +217,7 @@ def _launch(runtime: Runtime, job: Job, spool: IO[bytes]) -> Job:
 
 def _undo(runtime: Runtime, job_id: str) -> None:
     try:
+        runtime.line.leave(job_id)
         runtime.store.delete(job_id)
     finally:
         with runtime.engine.begin() as conn:

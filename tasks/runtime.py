@@ -14,10 +14,12 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy.engine import Engine
 
 from tasks.data.db import connect
+from tasks.jobs.line import TURN_ACTOR, Line
 from tasks.jobs.store import JobStore
 from tasks.settings import Settings
 
 BROKER_NAMESPACE = "jobdeck-dramatiq"
+JOBS_QUEUE = "jobs"  # every massive action's, and every turn's (tasks/jobs/line.py)
 
 
 class Runtime:
@@ -32,6 +34,10 @@ class Runtime:
             settings.retention_days * 86400,
             max_errors=settings.job_max_errors,
         )
+
+    @cached_property
+    def line(self) -> Line:
+        return Line(self.store)
 
     @cached_property
     def engine(self) -> Engine:
@@ -55,3 +61,7 @@ class Runtime:
             queue_name=queue_name, actor_name=actor_name, args=args, kwargs={}, options={}
         )
         self.broker.enqueue(message)
+
+    def queue_turn(self, job_id: str) -> None:
+        """Queue one turn on the jobs queue, for a job that has just joined the line."""
+        self.queue(JOBS_QUEUE, TURN_ACTOR, job_id)

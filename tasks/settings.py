@@ -82,6 +82,7 @@ INTS = {
     "import_max_rows": ("IMPORT_MAX_ROWS", 1),
     "password_checks_at_once": ("PASSWORD_CHECKS_AT_ONCE", 1),
     "sockets_per_session": ("SOCKETS_PER_SESSION", 1),
+    "jobs_per_person": ("JOBS_PER_PERSON", 1),
     "job_max_errors": ("JOB_MAX_ERRORS", 1),
     "max_active_jobs_per_user": ("MAX_ACTIVE_JOBS_PER_USER", 1),
 }
@@ -113,6 +114,7 @@ class Settings:
     password_checks_at_once: int = 2
     forwarded_allow_ips: str = ""
     sockets_per_session: int = 20
+    jobs_per_person: int = 2
     job_max_errors: int = 10_000
     max_active_jobs_per_user: int = 10
 

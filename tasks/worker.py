@@ -13,6 +13,12 @@ from tasks.settings import Settings
 settings = Settings.from_environ(os.environ)
 broker = setup_broker(settings)
 
-from tasks.actors import enroll_users, import_users, revert_job, send_job_mail  # noqa: E402, F401
+from tasks.actors import (  # noqa: E402, F401
+    enroll_users,
+    import_users,
+    revert_job,
+    send_job_mail,
+    take_turn,
+)
 
 configure_logging(settings.production, restyle_existing=True)

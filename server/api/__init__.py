@@ -3,7 +3,7 @@ OpenAPI document that describes them."""
 
 from starlette.routing import BaseRoute
 
-from server.api import follow_ups, jobs, launches, openapi
+from server.api import follow_ups, jobs, launches, openapi, queue
 
-routes: list[BaseRoute] = [*jobs.routes, *launches.routes, *follow_ups.routes]
+routes: list[BaseRoute] = [*jobs.routes, *launches.routes, *follow_ups.routes, *queue.routes]
 routes.append(openapi.document_route(routes, prefix="/api"))

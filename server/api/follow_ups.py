@@ -55,7 +55,7 @@ async def revert(request: Request) -> Response:
 
 STARTED = {202: json_answer("Queued: the new job.", schema.Job), **SIGNED_IN_FROM_HERE,
            **NOT_YOURS,
-           429: json_answer("The asker already has MAX_ACTIVE_JOBS_PER_USER jobs queued or "
+           429: json_answer("The person already has MAX_ACTIVE_JOBS_PER_USER jobs queued or "
                             "running.")}  # fmt: skip
 
 routes = [

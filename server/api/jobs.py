@@ -10,7 +10,7 @@ import csv
 import io
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -39,8 +39,10 @@ from server.inputs import (
     parse_error_cursor,
     parse_limit,
 )
+from server.steering import places_now
 from server.views.templates import iso as render_iso
 from tasks.jobs.model import Job, Status
+from tasks.jobs.places import Place
 from tasks.jobs.records import AuditEntry
 from tasks.jobs.store import JobStore
 from tasks.runtime import Runtime
@@ -53,9 +55,13 @@ def iso(timestamp: float | None) -> str | None:
     return render_iso(timestamp) or None
 
 
-def job_json(job: Job, runtime: Runtime, at: float) -> dict[str, Any]:
-    """A job as `schema.Job` describes it (a dict: a page of 200 costs less than with models)."""
+def job_json(
+    job: Job, runtime: Runtime, at: float, places: Mapping[str, Place] | None = None
+) -> dict[str, Any]:
+    """A job as `schema.Job` describes it (a dict: a page of 200 costs less than with models);
+    `places`: where the queued jobs stand (server.steering.places_now)."""
     settings = runtime.settings
+    place = places.get(job.id) if places is not None else None
     return {
         "id": job.id,
         "kind": job.kind,
@@ -81,6 +87,18 @@ def job_json(job: Job, runtime: Runtime, at: float) -> dict[str, Any]:
         "url": f"{settings.base_url}/api/jobs/{job.id}",
         "errors_url": f"{settings.base_url}/admin/background-jobs/{job.id}/errors",
         "page_url": f"{settings.base_url}/admin/background-jobs/{job.id}",
+        **line_json(job, place),
+    }
+
+
+def line_json(job: Job, place: Place | None) -> dict[str, Any]:
+    """The job's place in line (issue 17), when queued."""
+    return {
+        "queue_position": place.position if place else None,
+        "starts_at_estimate": iso(place.starts_at) if place else None,
+        "waiting_reason": (place.waiting_reason(job.owner.name) or None) if place else None,
+        "fast_tracked_at": iso(job.fast_tracked_at),
+        "paused_at": iso(job.paused_at),
         "mode": job.params.get("mode", "run"),
         "outcome": job.outcome,
         "source_id": job.source_id,
@@ -112,8 +130,9 @@ async def list_jobs(request: Request) -> Response:
     except ValueError:
         raise HTTPException(400, "cursor is malformed: pass back the one a page gave you") from None
     at = time.time()
+    places = await run_in_threadpool(places_now, runtime, at)
     return JSONResponse(
-        {"jobs": [job_json(j, runtime, at) for j in page.items], "cursor": page.cursor}
+        {"jobs": [job_json(j, runtime, at, places) for j in page.items], "cursor": page.cursor}
     )
 
 
@@ -121,7 +140,8 @@ async def get_job(request: Request) -> Response:
     viewer = await require_admin(request)
     runtime = runtime_of(request)
     job = await run_in_threadpool(visible_job, runtime.store, viewer, request.path_params["id"])
-    data = job_json(job, runtime, time.time())
+    at = time.time()
+    data = job_json(job, runtime, at, await run_in_threadpool(places_now, runtime, at))
     data["notify"] = await run_in_threadpool(runtime.store.is_watching, job.id, viewer.id)
     data["audit"] = [audit_json(e) for e in await run_in_threadpool(runtime.store.audit, job.id)]
     return JSONResponse(data)
@@ -205,7 +225,8 @@ async def notify(request: Request) -> Response:
     viewer = await require_admin(request)
     runtime = runtime_of(request)
     job = await run_in_threadpool(watch_job, runtime, viewer, request.path_params["id"])
-    data = job_json(job, runtime, time.time())
+    at = time.time()
+    data = job_json(job, runtime, at, await run_in_threadpool(places_now, runtime, at))
     data["notify"] = True
     return JSONResponse(data)
 

@@ -57,6 +57,15 @@ class Job(Answer):
     url: str
     errors_url: str
     page_url: str
+    queue_position: int | None = Field(description="Its place in line while queued: 1 = next.")
+    starts_at_estimate: Time = Field(
+        description="When it should start, from the running jobs' rates; null while unknown."
+    )
+    waiting_reason: str | None = Field(
+        description="Why it waits beyond its turn (fair share), if it does."
+    )
+    fast_tracked_at: Time = Field(description="When a Superadmin fast-tracked it, if so.")
+    paused_at: Time = Field(description="When it paused, while paused or back in line after.")
     mode: Literal["run", "check"] = Field(description="A check writes nothing: it counts.")
     outcome: dict[str, int] | None = Field(
         description="A check's {create, update, unchanged, error} or a revert's "

@@ -42,6 +42,7 @@ from server.hub.delivery import Delivery
 from server.hub.flavour import Flavour, Watcher
 from server.hub.frames import Outgoing
 from server.hub.grouping import TickRenderer
+from server.hub.line_watch import LineWatch
 from server.hub.metrics import HubMetrics
 from server.hub.protocol import writer_of
 from server.hub.snapshots import offer_snapshot, read_snapshot
@@ -58,8 +59,11 @@ CLOSE_TIMEOUT_S = 5.0
 
 
 class Hub:
-    def __init__(self, runtime: Runtime, page: Flavour, metrics: HubMetrics) -> None:
+    def __init__(
+        self, runtime: Runtime, page: Flavour, metrics: HubMetrics, line: LineWatch | None = None
+    ) -> None:
         self.runtime = runtime
+        self.line = line  # the queued jobs' places (line_watch.py), if the pages draw them
         self.settings = runtime.settings
         self.page = page  # what `serve` draws with unless told otherwise
         self.metrics = metrics
@@ -137,8 +141,12 @@ class Hub:
             await asyncio.sleep(next_at - loop.time())
             try:
                 self.delivery.check_slow(loop.time())
-                if self.changes.pending:
-                    await self.flush(self.changes.take())
+                if self.changes.pending or (self.line and self.line.moves_line({})):
+                    changes = self.changes.take()
+                    if self.line is not None and self.line.moves_line(changes):
+                        await self.line.refresh(changes, self.changes.last)
+                    if changes:
+                        await self.flush(changes)
             except Exception:
                 log.exception("hub tick failed")
 
@@ -264,6 +272,8 @@ class Hub:
     async def resync_all(self) -> None:
         """After (re)subscribing, events may have been missed: send every socket the truth."""
         sockets = list(self.sockets)
+        if self.line is not None:
+            await self.line.refresh({}, self.changes.last)  # before any snapshot draws a row
         self.has_subscribed = True
         for sock in sockets:
             await self._send_snapshot(sock)

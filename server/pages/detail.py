@@ -22,6 +22,7 @@ from starlette.routing import Route
 from server.actions import runtime_of, visible_job
 from server.auth.access import require_admin
 from server.inputs import parse_error_cursor
+from server.steering import places_now
 from server.views.jobs import context_of
 from server.views.templates import render
 from tasks.jobs.model import Job
@@ -64,7 +65,8 @@ async def job_page(request: Request) -> Response:
     store = runtime.store
     job = await run_in_threadpool(visible_job, store, viewer, request.path_params["id"])
     context = await run_in_threadpool(detail, store, job, viewer.id, request.query_params)
-    context.update(context_of(runtime)(job, time.time()))
+    at = time.time()
+    context.update(context_of(runtime, await run_in_threadpool(places_now, runtime, at))(job, at))
     tab = "mine" if job.owner.id == viewer.id else "all"
     # insert=0: the socket swaps this job's parts and adds no rows.
     context["ws_url"] = f"/ws/jobs?tab={tab}&list=1&insert=0"

@@ -20,13 +20,14 @@ from server.auth.access import require_admin
 from server.auth.sessions import Viewer
 from server.inputs import parse_cursor
 from server.pages.detail import error_listing
+from server.steering import places_now
 from server.views.jobs import context_of, render_row
 from server.views.templates import env, render
-from tasks.jobs.model import Job, Status
+from tasks.jobs.model import FINAL, Job, Status
 from tasks.runtime import Runtime
 
 PAGE_SIZE = 50
-ACTIVE = (Status.QUEUED, Status.RUNNING, Status.ABORTING)
+ACTIVE = frozenset(Status) - FINAL  # (paused and pausing ones too: listed once, at the top)
 
 
 def page_jobs(
@@ -79,7 +80,7 @@ async def background_jobs(request: Request) -> Response:
 
     jobs, next_cursor, watching = await run_in_threadpool(read)
     at = time.time()
-    draw = context_of(runtime)
+    draw = context_of(runtime, await run_in_threadpool(places_now, runtime, at))
     rows = [render_row(draw(j, at), is_watching=j.id in watching) for j in jobs]
     is_filtered = bool(status or query or cursor)
     context: dict[str, Any] = {

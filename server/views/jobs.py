@@ -10,21 +10,30 @@ dialog, a focused button or the viewer's own *Notify me* state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from server.hub.flavour import Flavour, Header
 from server.views.templates import env
 from tasks.jobs.model import Job, Status
+from tasks.jobs.places import Place
 from tasks.runtime import Runtime
 
 OUTCOMES = {Status.COMPLETED: "completed", Status.FAILED: "failed", Status.ABORTED: "was aborted"}
 
 
-def job_context(job: Job, at: float, retention_s: float, stalled_after_s: float) -> dict[str, Any]:
-    """What every template that draws `job` at time `at` is given."""
+def job_context(
+    job: Job,
+    at: float,
+    retention_s: float,
+    stalled_after_s: float,
+    place: Place | None = None,
+) -> dict[str, Any]:
+    """What every template that draws `job` at time `at` is given (`place`: where it stands in
+    line, while queued)."""
     running = job.running_time(at)
     return {
+        "place": place if job.status is Status.QUEUED else None,
         "job": job,
         "at": at,
         "running_s": int(running) if running is not None else None,
@@ -35,10 +44,14 @@ def job_context(job: Job, at: float, retention_s: float, stalled_after_s: float)
     }
 
 
-def context_of(runtime: Runtime) -> Callable[[Job, float], dict[str, Any]]:
-    """`job_context` with this process's retention and stall limit."""
+def context_of(
+    runtime: Runtime, places: Mapping[str, Place] | None = None
+) -> Callable[[Job, float], dict[str, Any]]:
+    """`job_context` with this process's retention and stall limit, and the queued jobs'
+    `places` (server.steering.places_now; the hub's are kept current by its LineWatch)."""
     retention_s, stalled_after_s = runtime.store.retention_s, runtime.settings.stalled_after_s
-    return lambda job, at: job_context(job, at, retention_s, stalled_after_s)
+    found = places if places is not None else {}
+    return lambda job, at: job_context(job, at, retention_s, stalled_after_s, found.get(job.id))
 
 
 def render_row(context: dict[str, Any], is_watching: bool, upsert: bool = False) -> str:
@@ -75,11 +88,12 @@ def render_removed(job_id: str) -> str:
     )
 
 
-def page_flavour(runtime: Runtime) -> Flavour:
-    """The Background Jobs page (and a job's own page), as the hub draws it."""
+def page_flavour(runtime: Runtime, places: Mapping[str, Place] | None = None) -> Flavour:
+    """The Background Jobs page (and a job's own page), as the hub draws it; `places` is the
+    hub's board of places in line, which it keeps current."""
     return Flavour(
         name="page",
-        context=context_of(runtime),
+        context=context_of(runtime, places),
         render_row=lambda context: render_row(context, is_watching=False, upsert=True),
         render_parts=render_parts,
         render_removed=render_removed,

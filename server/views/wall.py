@@ -22,6 +22,8 @@ WORDS = {
     Status.COMPLETED.value: "Completed",
     Status.FAILED.value: "Failed",
     Status.ABORTED.value: "Aborted",
+    Status.PAUSING.value: "Pausing…",
+    Status.PAUSED.value: "Paused",
 }
 ICONS = {
     Status.QUEUED.value: "◷",
@@ -30,6 +32,8 @@ ICONS = {
     Status.COMPLETED.value: "✓",
     Status.FAILED.value: "✕",
     Status.ABORTED.value: "■",
+    Status.PAUSING.value: "⏸",
+    Status.PAUSED.value: "⏸",
 }
 
 

@@ -7,7 +7,8 @@ into throttled progress events, an exact error ledger, heartbeats and abort chec
 - errors are kept with the position of the first item not yet committed, so that a job
   resumed after a crash (`resume(position)`) forgets exactly the errors it will find again;
 - `advance()` raises `AbortRequested` once an abort was asked for, so the action stops at the
-  boundary after its last commit and writes nothing more;
+  boundary after its last commit and writes nothing more, and `PauseRequested` likewise once a
+  pause was asked for (the middleware then marks the job paused, its checkpoint kept);
 - a heartbeat thread refreshes the job every `heartbeat_s` even while an item is slow;
 - every write carries the run's token (`run`): once another worker has claimed the job, the
   next write raises `RunLost` instead, and so does `advance()`, so that a run that lost its job
@@ -37,6 +38,11 @@ class AbortRequested(Exception):
     """Raised from `advance()` once somebody asked for the job to stop."""
 
 
+class PauseRequested(Exception):
+    """Raised from `advance()` once somebody asked for the job to pause: the work before it is
+    committed, and the job goes on from there when it is resumed."""
+
+
 class JobContext:
     def __init__(
         self,
@@ -55,6 +61,7 @@ class JobContext:
         self.total = job.total
         self.done = job.checkpoint
         self.is_abort_requested = job.status is Status.ABORTING
+        self.is_pause_requested = job.status is Status.PAUSING
         self.is_lost = False  # another run claimed the job: write nothing more
         self._throttle = Throttle(interval_ms)
         self._due = float("-inf")  # when the throttle lets the next update through
@@ -134,6 +141,8 @@ class JobContext:
             if self.is_lost:
                 raise RunLost(self.id)
             raise AbortRequested(self.id)
+        if self.is_pause_requested:
+            raise PauseRequested(self.id)
 
     # -- what the middleware does ------------------------------------------------------------
 
@@ -187,5 +196,7 @@ class JobContext:
         self._throttle.flushed(time.monotonic())
         self._flushed_done = done
         self._due = time.monotonic() + self._throttle.interval_s
-        if status is not Status.RUNNING:  # aborting, or ended or removed elsewhere
+        if status is Status.PAUSING:
+            self.is_pause_requested = True
+        elif status is not Status.RUNNING:  # aborting, or ended or removed elsewhere
             self.is_abort_requested = True

@@ -20,6 +20,8 @@ class Status(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     ABORTED = "aborted"
+    PAUSING = "pausing"  # asked to pause: its worker stops at the next batch boundary
+    PAUSED = "paused"  # stopped at a batch boundary, its checkpoint kept, no thread held
 
     @property
     def is_final(self) -> bool:
@@ -35,6 +37,10 @@ class Event(StrEnum):
     FAIL = "fail"
     ABORT = "abort"
     CONFIRM_ABORT = "confirm_abort"
+    FAST_TRACK = "fast_track"  # a queued job goes ahead of every job not fast-tracked
+    PAUSE = "pause"
+    CONFIRM_PAUSE = "confirm_pause"
+    RESUME = "resume"  # back in line, to go on from its checkpoint
 
 
 TRANSITIONS: dict[tuple[Status, Event], Status] = {
@@ -45,6 +51,14 @@ TRANSITIONS: dict[tuple[Status, Event], Status] = {
     (Status.RUNNING, Event.ABORT): Status.ABORTING,
     (Status.ABORTING, Event.CONFIRM_ABORT): Status.ABORTED,
     (Status.ABORTING, Event.FAIL): Status.FAILED,
+    (Status.QUEUED, Event.FAST_TRACK): Status.QUEUED,
+    (Status.RUNNING, Event.PAUSE): Status.PAUSING,
+    (Status.PAUSING, Event.CONFIRM_PAUSE): Status.PAUSED,
+    (Status.PAUSING, Event.COMPLETE): Status.COMPLETED,  # it ended before the boundary
+    (Status.PAUSING, Event.FAIL): Status.FAILED,
+    (Status.PAUSING, Event.ABORT): Status.ABORTING,
+    (Status.PAUSED, Event.RESUME): Status.QUEUED,
+    (Status.PAUSED, Event.ABORT): Status.ABORTED,
 }
 
 
@@ -95,6 +109,9 @@ class Job:
     aborted_at: float | None = None
     message: str = ""
     seq: int = 0
+    fast_tracked_at: float | None = None
+    paused_at: float | None = None  # when it last stopped to pause, until it runs again
+    paused_s: float = 0.0  # seconds spent paused (or back in line after a pause) before that
     # Follow-ups (tasks/follow_up.py): the job this one checks, retries or reverts; what it
     # ended with (a check's or a revert's counts); the jobs launched from it, by verb
     # ("commit", "retry", "revert").
@@ -116,11 +133,14 @@ class Job:
         return min(100, self.done * 100 // self.total)
 
     def running_time(self, at: float) -> float | None:
-        """Seconds spent running: frozen once finished, None while queued."""
+        """Seconds spent running: frozen once finished or paused (and while back in line after
+        a pause), None while queued before its first start."""
         if self.started_at is None:
             return None
         end = self.finished_at if self.finished_at is not None else at
-        return max(0.0, end - self.started_at)
+        if self.paused_at is not None:
+            end = self.paused_at
+        return max(0.0, end - self.started_at - self.paused_s)
 
     def rate(self, at: float) -> float | None:
         """Items per second since the job started, once there is something to measure."""
@@ -138,7 +158,7 @@ class Job:
 
     def is_stalled(self, at: float, after_s: float) -> bool:
         """Running, but no heartbeat for `after_s` seconds."""
-        if self.status not in (Status.RUNNING, Status.ABORTING):
+        if self.status not in (Status.RUNNING, Status.ABORTING, Status.PAUSING):
             return False
         last = self.heartbeat_at or self.started_at or self.created_at
         return at - last > after_s
@@ -155,15 +175,26 @@ def apply(job: Job, event: Event, at: float, **changes: Any) -> Job:
     status = next_status(job.status, event)
     stamps: dict[str, Any] = {"status": status}
     if status is Status.RUNNING:
-        stamps["started_at"] = at
+        stamps["started_at"] = at if job.started_at is None else job.started_at
         stamps["heartbeat_at"] = at
+        if job.paused_at is not None:  # it goes on after a pause: the pause is not run time
+            stamps["paused_s"] = job.paused_s + max(0.0, at - job.paused_at)
+            stamps["paused_at"] = None
+    if event is Event.CONFIRM_PAUSE:
+        stamps["paused_at"] = at
+    if event is Event.FAST_TRACK:
+        stamps["fast_tracked_at"] = at
     if status.is_final:
         stamps["finished_at"] = at
     return replace(job, **stamps, **changes)
 
 
-_FLOATS = ("created_at", "started_at", "finished_at", "heartbeat_at", "aborted_at")
+_FLOATS = ("created_at", "started_at", "finished_at", "heartbeat_at", "aborted_at",
+           "fast_tracked_at", "paused_at")  # fmt: skip
 _INTS = ("done", "error_count", "checkpoint", "seq")
+# What `to_fields` leaves out when it has no value: a store removes these from a record that
+# had them (a pause's `paused_at` once the job runs again).
+OPTIONAL_FIELDS = (*_FLOATS, "total", "paused_s", "aborted_by_id", "aborted_by_name")
 
 
 def to_fields(job: Job) -> dict[str, str]:
@@ -186,6 +217,8 @@ def to_fields(job: Job) -> dict[str, str]:
             fields[name] = repr(value)
     if job.total is not None:
         fields["total"] = str(job.total)
+    if job.paused_s:
+        fields["paused_s"] = repr(job.paused_s)
     if job.aborted_by is not None:
         fields["aborted_by_id"] = str(job.aborted_by.id)
         fields["aborted_by_name"] = job.aborted_by.name
@@ -228,6 +261,9 @@ def from_fields(fields: dict[str, str]) -> Job:
         aborted_at=opt_float("aborted_at"),
         message=fields.get("message", ""),
         seq=int(fields.get("seq") or 0),
+        fast_tracked_at=opt_float("fast_tracked_at"),
+        paused_at=opt_float("paused_at"),
+        paused_s=float(fields.get("paused_s") or 0.0),
         source_id=fields.get("source_id") or None,
         outcome=json.loads(fields["outcome"]) if fields.get("outcome") else None,
         follow_ups=json.loads(fields.get("follow_ups") or "{}"),

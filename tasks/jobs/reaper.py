@@ -1,5 +1,6 @@
 """Housekeeping that some worker must do: give a dead worker's messages back to their queues
-(rescue.py), fail jobs that no worker picked up again, forget expired jobs.
+(rescue.py), give a turn to a job in line that has none (line.py), fail jobs that no worker
+picked up again, forget expired jobs.
 
 Every worker process runs one reaper thread, every second; they may overlap safely, because
 each change is an atomic transition or script that only one of them can win. A job whose worker
@@ -20,10 +21,11 @@ import sqlalchemy as sa
 from tasks.data.db import checkpoints, uploads
 from tasks.data.journal import delete_journal
 from tasks.jobs.beacon import WorkerBeacon
+from tasks.jobs.line import JOINED_AT_LEAST_S
 from tasks.jobs.model import Event, InvalidTransition, Job, Status
 from tasks.jobs.records import UnknownJob
 from tasks.jobs.rescue import dead_after_s, rescue_dead_workers
-from tasks.runtime import Runtime
+from tasks.runtime import JOBS_QUEUE, Runtime
 
 if TYPE_CHECKING:
     from dramatiq import Broker
@@ -92,6 +94,12 @@ class Reaper:
         ):
             ids = {"worker": worker, "broker_id": broker_id, "messages": moved}
             log.warning("worker taken for dead: its messages are back in their queues", extra=ids)
+        line = self.runtime.line
+        missing = line.missing_turns(namespace, JOBS_QUEUE, at - JOINED_AT_LEAST_S)
+        for _ in range(missing):
+            self.runtime.queue_turn("")
+        if missing:
+            log.warning("jobs in line had no turn: queued %d", missing, extra={"turns": missing})
 
     def fail_lost(self, job: Job, at: float) -> None:
         event = Event.CONFIRM_ABORT if job.status is Status.ABORTING else Event.FAIL

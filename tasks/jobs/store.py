@@ -79,6 +79,7 @@ from tasks.jobs.listings import ACTIVE, Listings
 from tasks.jobs.lua import lua
 from tasks.jobs.model import (
     FINAL,
+    OPTIONAL_FIELDS,
     Event,
     InvalidTransition,
     Job,
@@ -226,6 +227,9 @@ class JobStore(Listings, Beside):
             new_fields = to_fields(job)
             pipe.multi()
             pipe.hset(key, mapping=cast(dict[Any, Any], new_fields))
+            gone = [name for name in OPTIONAL_FIELDS if name in fields and name not in new_fields]
+            if gone:  # (a pause's time, once the job runs again)
+                pipe.hdel(key, *gone)
             if audit is not None:  # (before _expire, which gives the list the job's expiry)
                 pipe.rpush(self.key("job", job_id, "audit"), audit.to_json())
                 pipe.ltrim(self.key("job", job_id, "audit"), -AUDIT_KEPT, -1)

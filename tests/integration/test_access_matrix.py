@@ -9,7 +9,7 @@ answer). A row reads:
 - PATH: the route's path as written in its Route (`{id}` is filled with a job's id), or a
   concrete URL under a Mount (`/static/...`); a query string may follow for a variant row.
 - JOB: None when the route concerns no job; else the state the job must be in for the action
-  to be possible ("running" or "ended"). A fresh job is made for every visitor × owner cell.
+  to be possible ("queued", "running", "paused" or "ended"). A fresh job is made for every visitor × owner cell.
 - each visitor's expected outcome: one value for every owner, or a tuple of three values for
   (A's job, B's job, the Superadmin's job). A value is an HTTP status (int), LOGIN (303 to the
   sign-in page, with `next`), J401 (401 with a JSON error), "303 /admin" (a redirect there),
@@ -110,6 +110,9 @@ ROUTES = [
     R("GET",    "/api/jobs/{id}/errors.csv",                 "running", J401,   403,   OWN,     OWN_B,   200),
     R("POST",   "/api/jobs/{id}/abort",                      "running", J401,   403,   (202, 404, 404), (404, 202, 404), 202),
     R("POST",   "/api/jobs/{id}/notify",                     "running", J401,   403,   OWN,     OWN_B,   200),
+    R("POST",   "/api/jobs/{id}/fast-track",                 "queued",  J401,   403,   (403, 404, 404), (404, 403, 404), 200),
+    R("POST",   "/api/jobs/{id}/pause",                      "running", J401,   403,   (202, 404, 404), (404, 202, 404), 202),
+    R("POST",   "/api/jobs/{id}/resume",                     "paused",  J401,   403,   (200, 404, 404), (404, 200, 404), 200),
     R("POST",   "/api/jobs/{id}/commit",                     "ended",   J401,   403,   (409, 404, 404), (404, 409, 404), 409),
     R("POST",   "/api/jobs/{id}/retry",                      "ended",   J401,   403,   (409, 404, 404), (404, 409, 404), 409),
     R("POST",   "/api/jobs/{id}/revert",                     "running", J401,   403,   (409, 404, 404), (404, 409, 404), 409),
@@ -184,10 +187,13 @@ def make_job(store, owner: User, state: str | None, description: str = "") -> Jo
         total=10,
     )
     job = store.create(job)
-    if state in ("running", "ended"):
+    if state in ("running", "ended", "paused"):
         job = store.transition(job.id, Event.START, at=time.time())
     if state == "ended":
         job = store.transition(job.id, Event.COMPLETE, at=time.time())
+    if state == "paused":
+        job = store.transition(job.id, Event.PAUSE, at=time.time())
+        job = store.transition(job.id, Event.CONFIRM_PAUSE, at=time.time())
     return job
 
 

@@ -69,3 +69,10 @@ def test_error_quota_prints_memory_and_search_cost_beside_reading_the_ledger() -
     assert "uncapped  errors counted 10,500, kept 10,500;" in out, out
     assert out.count("search that matches nothing: index") == 2, out
     assert "Redis used_memory +" in out and "reading the ledger" in out, out
+
+
+def test_line_take_prints_a_turn_and_the_places_beside_claim_run() -> None:
+    out = run_bench("bench/line_take.py", "--quick")
+    assert "take p50 ms  take p99 ms  claim_run p50 ms (baseline)  places ms" in out, out
+    assert re.search(r"^\s+100\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+$", out, re.M), out
+    assert out.count("load average") == 2, out

@@ -56,6 +56,15 @@ def test_transitions_follow_the_life_drawn_in_the_design() -> None:
         (Status.RUNNING, Event.ABORT): Status.ABORTING,
         (Status.ABORTING, Event.CONFIRM_ABORT): Status.ABORTED,
         (Status.ABORTING, Event.FAIL): Status.FAILED,
+        # the line and pauses (issue 17): tests/unit/test_pause_model.py
+        (Status.QUEUED, Event.FAST_TRACK): Status.QUEUED,
+        (Status.RUNNING, Event.PAUSE): Status.PAUSING,
+        (Status.PAUSING, Event.CONFIRM_PAUSE): Status.PAUSED,
+        (Status.PAUSING, Event.COMPLETE): Status.COMPLETED,
+        (Status.PAUSING, Event.FAIL): Status.FAILED,
+        (Status.PAUSING, Event.ABORT): Status.ABORTING,
+        (Status.PAUSED, Event.RESUME): Status.QUEUED,
+        (Status.PAUSED, Event.ABORT): Status.ABORTED,
     }
 
 
@@ -122,10 +131,17 @@ def test_apply_carries_extra_changes() -> None:
 
 
 def test_edges_lists_every_pair_an_event_allows() -> None:
-    assert edges(Event.ABORT) == {Status.QUEUED: Status.ABORTED, Status.RUNNING: Status.ABORTING}
-    assert edges(Event.FAIL) == {Status.RUNNING: Status.FAILED, Status.ABORTING: Status.FAILED}
+    assert edges(Event.ABORT) == {
+        Status.QUEUED: Status.ABORTED,
+        Status.RUNNING: Status.ABORTING,
+        Status.PAUSING: Status.ABORTING,
+        Status.PAUSED: Status.ABORTED,
+    }
+    fails = {Status.RUNNING: Status.FAILED, Status.ABORTING: Status.FAILED}
+    assert edges(Event.FAIL) == {**fails, Status.PAUSING: Status.FAILED}
     assert edges(Event.START) == {Status.QUEUED: Status.RUNNING}
-    assert edges(Event.COMPLETE) == {Status.RUNNING: Status.COMPLETED}
+    completes = {Status.RUNNING: Status.COMPLETED, Status.PAUSING: Status.COMPLETED}
+    assert edges(Event.COMPLETE) == completes
     assert edges(Event.CONFIRM_ABORT) == {Status.ABORTING: Status.ABORTED}
     union = {(src, ev): dst for ev in Event for src, dst in edges(ev).items()}
     assert union == TRANSITIONS

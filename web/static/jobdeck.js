@@ -57,7 +57,7 @@
       lastStatus[id] = status;
       if (!row) return;
       row.setAttribute("data-status", status);
-      drawButtons(row, status, state.getAttribute("data-errors"));
+      drawButtons(row, status, state.getAttribute("data-errors"), !!state.querySelector(".fast-tracked"));
     });
   }
   function noteNotices() {
@@ -75,8 +75,9 @@
   // (jobs/_buttons.html) by the job's status and error count, after every swap. A button that
   // is already there stays (focus, an open dialog's return, a pressed Notify me); the badge's
   // count is updated in place. Abort and remove are named after their job.
-  var KINDS = ["error-badge", "notify", "abort", "remove"];
-  function drawButtons(row, status, errors) {
+  var KINDS = ["error-badge", "notify", "fast-track", "pause", "resume", "abort", "remove"];
+  var STEERING = { "fast-track": "Fast-track job ", pause: "Pause job ", resume: "Resume job " };
+  function drawButtons(row, status, errors, isFastTracked) {
     var side = row.querySelector(".job-side");
     var buttons = el("job-buttons");
     if (!side || !buttons) return; // the wallboard has no buttons
@@ -84,7 +85,10 @@
     var wanted = {
       "error-badge": !!errors,
       notify: !ended,
-      abort: status === "queued" || status === "running",
+      "fast-track": status === "queued" && !isFastTracked && !!buttons.content.querySelector(".fast-track"),
+      pause: status === "running",
+      resume: status === "paused",
+      abort: ["queued", "running", "pausing", "paused"].indexOf(status) >= 0,
       remove: ended,
     };
     var next = null;
@@ -119,6 +123,9 @@
       button.setAttribute("aria-label", "Remove job " + quoted + " from the list");
       button.title = "Remove from the list";
     }
+    for (var kind in STEERING) {
+      if (button.classList.contains(kind)) button.setAttribute("aria-label", STEERING[kind] + quoted);
+    }
   }
 
   // Bars (fill and spoken value), times, error counts and running-time clocks, after every swap.
@@ -136,6 +143,7 @@
     hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
   var DAY = new Intl.DateTimeFormat(LANG, { year: "numeric", month: "short", day: "numeric" });
   var FULL = new Intl.DateTimeFormat(LANG, { dateStyle: "full", timeStyle: "long" });
+  var HOUR = new Intl.DateTimeFormat(LANG, { hour: "2-digit", minute: "2-digit" });
   function draw(root) {
     root.querySelectorAll(".bar[aria-valuenow]").forEach(function (bar) {
       bar.style.setProperty("--pct", bar.getAttribute("aria-valuenow") + "%");
@@ -153,7 +161,8 @@
       if (!t.hasAttribute("datetime")) t.setAttribute("datetime", t.textContent);
       var d = new Date(t.getAttribute("datetime"));
       if (isNaN(d)) return;
-      t.textContent = t.classList.contains("local-date") ? DAY.format(d) : WHEN.format(d);
+      t.textContent = t.classList.contains("local-date") ? DAY.format(d)
+        : t.classList.contains("local-time") ? HOUR.format(d) : WHEN.format(d);
       t.title = FULL.format(d);
     });
     // A clock comes with the running time it had when the server drew it, and counts on from
@@ -303,6 +312,11 @@
         "will stop after the item it is working on.");
     } else if (button.classList.contains("remove")) {
       confirmFor("remove-dialog", id, "/api/jobs/" + id, "and its errors will be removed.");
+    } else if (button.classList.contains("steer")) {
+      var verb = ["fast-track", "pause", "resume"].find(function (k) { return button.classList.contains(k); });
+      htmx.ajax("POST", "/api/jobs/" + id + "/" + verb, { swap: "none" });
+      // The button goes with the state it was for: the row's status takes the focus.
+      focusStatus("j" + id + "s");
     } else if (button.classList.contains("notify")) {
       var row = button.closest("article.job");
       htmx.ajax("POST", "/admin/background-jobs/" + id + "/notify",
