@@ -19,6 +19,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from starlette.testclient import TestClient
 
+from server.auth.sessions import Viewer
+from server.steering import pause_job, resume_job
 from tasks.data.users import User, add_user
 from tasks.jobs.model import Event, Job, Person, Status
 from tasks.jobs.records import JobError, new_job_id
@@ -126,6 +128,37 @@ def test_a_crash_resumed_job_keeps_the_cap_it_started_with(
     resumed = re.search(rf"job resumed job_id={job.id} ", workers.logs[-1].read_text())
     assert resumed is not None, "the second worker did not resume the job"
 
+    assert ended.status is Status.COMPLETED, ended.message
+    assert ended.error_cap == 100
+    assert (ended.error_count, store.error_count(job.id)) == (BAD, 100)
+
+
+@pytest.mark.slow
+def test_a_job_resumed_after_a_pause_keeps_the_cap_it_started_with(
+    runtime: Runtime,
+    store: JobStore,
+    engine: Engine,
+    wait_for_job: Callable[..., Job],
+    workers: Workers,
+) -> None:
+    add_demo_courses(engine)
+    with engine.begin() as conn:
+        rosa = add_user(conn, "root@example.com", "Rosa Root", "superadmin")
+    owner, viewer = Person(rosa.id, rosa.name), Viewer(rosa, session_id="quota-test")
+    earlier = kept_errors_job(store, owner, 200)
+    data = users_csv(ROWS, BAD, seed=29, prefix="paused-")
+    job = launch_import(runtime, owner, "superadmin", "paused.csv", [data])
+    workers.start(**BUDGET)
+    wait_for_job(job.id, lambda j: j.done >= ROWS * 0.1, timeout_s=120)
+    pause_job(runtime, viewer, job.id)
+    paused = wait_for_job(job.id, lambda j: j.status is not Status.PAUSING, timeout_s=60)
+    assert (paused.status, paused.error_cap) == (Status.PAUSED, 100)
+
+    store.delete(earlier.id)  # were the cap counted again at the new start, it would be 300
+    resume_job(runtime, viewer, job.id)
+    ended = wait_for_job(job.id, lambda j: j.is_final, timeout_s=180)
+    went_on = re.search(rf"job started job_id={job.id} .*from_item=", workers.log_text())
+    assert went_on is not None, "the job did not start again after its pause"
     assert ended.status is Status.COMPLETED, ended.message
     assert ended.error_cap == 100
     assert (ended.error_count, store.error_count(job.id)) == (BAD, 100)
