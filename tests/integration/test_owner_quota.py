@@ -1,7 +1,8 @@
 """One person's jobs keep at most OWNER_MAX_KEPT_ERRORS errors between them: a job that starts
 gets what is left of its owner's budget (up to JOB_MAX_ERRORS) and counts the rest exactly;
-another owner is not touched; deleting a job frees its share for the next one; a resumed job
-keeps the cap it started with; and the pages, the CSV and the API say why errors were not kept.
+another owner is not touched; deleting a job frees its share for the next one; a job resumed
+after a crash or a pause keeps the cap it started with; and the pages, the CSV and the API say
+why errors were not kept.
 
 The jobs here run on real worker processes (`dramatiq tasks.worker`, as the Procfile starts
 it), so that the budget is set as an operator sets it, in the worker's environment.
