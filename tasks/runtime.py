@@ -33,6 +33,7 @@ class Runtime:
             settings.redis_url,
             settings.retention_days * 86400,
             max_errors=settings.job_max_errors,
+            owner_max_kept=settings.owner_max_kept_errors,
         )
 
     @cached_property

@@ -84,6 +84,7 @@ INTS = {
     "sockets_per_session": ("SOCKETS_PER_SESSION", 1),
     "jobs_per_person": ("JOBS_PER_PERSON", 1),
     "job_max_errors": ("JOB_MAX_ERRORS", 1),
+    "owner_max_kept_errors": ("OWNER_MAX_KEPT_ERRORS", 1),
     "max_active_jobs_per_user": ("MAX_ACTIVE_JOBS_PER_USER", 1),
 }
 
@@ -116,6 +117,7 @@ class Settings:
     sockets_per_session: int = 20
     jobs_per_person: int = 2
     job_max_errors: int = 10_000
+    owner_max_kept_errors: int = 100_000
     max_active_jobs_per_user: int = 10
 
     @property

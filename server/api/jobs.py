@@ -41,6 +41,7 @@ from server.inputs import (
 )
 from server.steering import places_now
 from server.views.templates import iso as render_iso
+from tasks.jobs.budget import capping_budget
 from tasks.jobs.model import Job, Status
 from tasks.jobs.places import Place
 from tasks.jobs.records import AuditEntry
@@ -179,8 +180,10 @@ def spreadsheet_safe(cell: str) -> str:
     return "'" + cell if cell[:1] in ("\t", "\r") else cell
 
 
-def error_rows(store: JobStore, job_id: str, found: int) -> Iterator[str]:
-    """The ledger as CSV; when it keeps fewer than the `found` errors, a last row says so."""
+def error_rows(store: JobStore, job: Job) -> Iterator[str]:
+    """The ledger as CSV; when it keeps fewer than the job found, a last row says so (and why,
+    when the owner's budget capped it)."""
+    job_id, found = job.id, job.error_count
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
     writer.writerow(["item", "message", "at"])
@@ -197,6 +200,10 @@ def error_rows(store: JobStore, job_id: str, found: int) -> Iterator[str]:
     kept = store.error_count(job_id)
     if kept < found:
         note = f"only the first {kept:,} errors are kept, of {found:,} found"
+        budget = capping_budget(store, job)
+        if budget is not None:
+            note += (f" (one person's jobs keep at most {budget:,} errors between them,"
+                     " OWNER_MAX_KEPT_ERRORS)")  # fmt: skip
         writer.writerow(["…", f"{note}: the others are counted, not kept", ""])
         yield buffer.getvalue()
 
@@ -206,7 +213,7 @@ async def download_errors(request: Request) -> Response:
     runtime = runtime_of(request)
     job = await run_in_threadpool(visible_job, runtime.store, viewer, request.path_params["id"])
     return StreamingResponse(
-        error_rows(runtime.store, job.id, job.error_count),
+        error_rows(runtime.store, job),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="job-{job.id}-errors.csv"'},
     )

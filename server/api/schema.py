@@ -106,7 +106,10 @@ class ErrorPage(Answer):
     errors: list[LedgerEntry]
     cursor: str | None = Field(description="Pass it back for the next page; null at the end.")
     count: int = Field(description="How many errors the job has in all.")
-    kept: int = Field(description="How many of them are kept and listed: the first JOB_MAX_ERRORS.")
+    kept: int = Field(
+        description="How many of them are kept and listed: the first JOB_MAX_ERRORS, or fewer if"
+        " that was more than its owner's budget left when it started (OWNER_MAX_KEPT_ERRORS)."
+    )
 
 
 Mode = Literal["run", "check"]

@@ -25,6 +25,7 @@ from server.inputs import parse_error_cursor
 from server.steering import places_now
 from server.views.jobs import context_of
 from server.views.templates import render
+from tasks.jobs.budget import capping_budget
 from tasks.jobs.model import Job
 from tasks.jobs.records import JobError, Page
 from tasks.jobs.store import JobStore
@@ -34,7 +35,8 @@ MAX_QUERY = 200
 
 def error_listing(store: JobStore, job: Job, params: QueryParams, page_size: int) -> dict[str, Any]:
     """One page of a job's errors, searched by item or reason when `q` is given, and how many
-    the ledger keeps; the template context of `jobs/_error_table.html` and `jobs/_kept.html`."""
+    the ledger keeps (and why, `owner_budget`); the template context of
+    `jobs/_error_table.html` and `jobs/_kept.html`."""
     cursor = parse_error_cursor(params.get("cursor"))
     query = params.get("q", "").strip()[:MAX_QUERY]
     page: Page[JobError]
@@ -44,7 +46,7 @@ def error_listing(store: JobStore, job: Job, params: QueryParams, page_size: int
         page = store.errors(job.id, cursor, page_size)
     kept = store.error_count(job.id)
     return {"errors": page.items, "cursor": cursor, "next_cursor": page.cursor, "q": query,
-            "kept": kept}  # fmt: skip
+            "kept": kept, "owner_budget": capping_budget(store, job)}  # fmt: skip
 
 
 def detail(store: JobStore, job: Job, viewer_id: int, params: QueryParams) -> dict[str, Any]:

@@ -12,7 +12,8 @@ emails are queued once, unless the run lost its
 job to another run (`RunLost`): then it writes nothing. A massive action is never retried by
 Dramatiq: its actor has `max_retries=0`. A job whose owner may no longer run it fails saying
 why, when it starts or resumes and, through `JobContext.before_batch`, before each batch
-(tasks/jobs/standing.py).
+(tasks/jobs/standing.py). At its first start a job is given the most errors it may keep, out
+of its owner's budget (tasks/jobs/budget.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
 from tasks.jobs.beacon import WorkerBeacon, worker_id
+from tasks.jobs.budget import error_cap
 from tasks.jobs.context import AbortRequested, JobContext, PauseRequested
 from tasks.jobs.model import Event, InvalidTransition, Job, Status
 from tasks.jobs.notify import queue_job_mails
@@ -157,7 +159,10 @@ class JobMiddleware(Middleware):
                 raise SkipMessage(job_id)
             if job.status is Status.QUEUED:
                 self.runtime.line.leave(job_id)  # (a message of its own: it does not wait)
-                job = store.transition(job_id, Event.START, at=time.time(), run=run)
+                # Its share of the owner's budget, fixed at its first start (budget.py).
+                cap = error_cap(store, job) if job.error_cap is None else job.error_cap
+                job = store.transition(job_id, Event.START, at=time.time(), run=run,
+                                       error_cap=cap)  # fmt: skip
                 after_pause = {"from_item": job.checkpoint} if job.checkpoint else {}
                 log.info("job started", extra={**log_ids(job), **after_pause})
             else:

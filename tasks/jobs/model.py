@@ -118,6 +118,10 @@ class Job:
     source_id: str | None = None
     outcome: dict[str, int] | None = None
     follow_ups: dict[str, str] = field(default_factory=dict)
+    # The most errors its ledger keeps: JOB_MAX_ERRORS, or less if that was more than its
+    # owner's budget left (OWNER_MAX_KEPT_ERRORS, tasks/jobs/budget.py); set when it first
+    # starts and kept for its life, so that a resumed job keeps what it started with.
+    error_cap: int | None = None
 
     @property
     def is_final(self) -> bool:
@@ -226,6 +230,8 @@ def to_fields(job: Job) -> dict[str, str]:
         fields["source_id"] = job.source_id
     if job.outcome is not None:
         fields["outcome"] = json.dumps(job.outcome, separators=(",", ":"))
+    if job.error_cap is not None:
+        fields["error_cap"] = str(job.error_cap)
     if job.follow_ups:
         fields["follow_ups"] = json.dumps(job.follow_ups, separators=(",", ":"))
     return fields
@@ -267,6 +273,7 @@ def from_fields(fields: dict[str, str]) -> Job:
         source_id=fields.get("source_id") or None,
         outcome=json.loads(fields["outcome"]) if fields.get("outcome") else None,
         follow_ups=json.loads(fields.get("follow_ups") or "{}"),
+        error_cap=int(fields["error_cap"]) if fields.get("error_cap") else None,
     )
 
 

@@ -8,13 +8,15 @@ each saying what its KEYS and ARGV are.
 
 Keys, all under one prefix (`jobdeck:` by default):
 
-    job:{id}              hash: the job record (`model.to_fields`), plus `mail_queued`, and
-                          `runner` and `run`: the worker that holds the job and the fencing
-                          token of its run (`claim_run`; never published)
-    job:{id}:errors       sorted set: the error ledger, its first `max_errors` errors (each one's
-                          item and message cut to a bounded length); score = item position,
+    job:{id}              hash: the job record (`model.to_fields`, its `error_cap` among
+                          them), plus `mail_queued`, and `runner` and `run`: the worker that
+                          holds the job and the fencing token of its run (`claim_run`; never
+                          published)
+    job:{id}:errors       sorted set: the error ledger, its first `max_errors` errors, or
+                          `error_cap` if the record has one and it is smaller (each one's item
+                          and message cut to a bounded length); score = item position,
                           member = JSON
-    job:{id}:errors:over  hash: the errors past `max_errors`, counted and not kept: `n` their
+    job:{id}:errors:over  hash: the errors past that cap, counted and not kept: `n` their
                           number (the record's `error_count` = the ledger's size + n), and per
                           position the range of their orders, `lo:hi` (for a rewind)
     job:{id}:errors:words hash: the error index (beside.py): index token (search.py's
@@ -112,6 +114,7 @@ RIDE_OUT_S = 20  # how long a command waits for a restarting Redis (see `JobStor
 BESIDE = ("", ":errors", ":notify", ":mailed", ":audit", ":errors:over", ":errors:words",
           ":errors:vocabulary")  # fmt: skip
 MAX_ERRORS = 10_000  # kept in a job's ledger, unless the store is told otherwise (JOB_MAX_ERRORS)
+OWNER_MAX_KEPT = 100_000  # kept by one person's jobs in all (OWNER_MAX_KEPT_ERRORS, budget.py)
 
 
 class JobStore(Listings, Beside):
@@ -123,11 +126,13 @@ class JobStore(Listings, Beside):
         retention_s: float,
         prefix: str = "jobdeck:",
         max_errors: int = MAX_ERRORS,
+        owner_max_kept: int = OWNER_MAX_KEPT,
     ) -> None:
         self.redis = client
         self.retention_s = retention_s
         self.prefix = prefix
         self.max_errors = max_errors
+        self.owner_max_kept = owner_max_kept
         self._full_ledgers: set[str] = set()  # jobs this process saw with a full ledger
         self.channel = prefix + "events"
         self._flush = client.register_script(FLUSH)
@@ -142,7 +147,12 @@ class JobStore(Listings, Beside):
 
     @classmethod
     def from_url(
-        cls, url: str, retention_s: float, prefix: str = "jobdeck:", max_errors: int = MAX_ERRORS
+        cls,
+        url: str,
+        retention_s: float,
+        prefix: str = "jobdeck:",
+        max_errors: int = MAX_ERRORS,
+        owner_max_kept: int = OWNER_MAX_KEPT,
     ) -> JobStore:
         # A Redis restart (a failover, an upgrade) must not fail the jobs that are writing:
         # each command waits for Redis to come back, up to about RIDE_OUT_S, before it raises.
@@ -150,7 +160,7 @@ class JobStore(Listings, Beside):
         client = redis.Redis.from_url(
             url, decode_responses=True, health_check_interval=30, retry=retry
         )
-        return cls(client, retention_s, prefix, max_errors)
+        return cls(client, retention_s, prefix, max_errors, owner_max_kept)
 
     def key(self, *parts: object) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
@@ -270,8 +280,9 @@ class JobStore(Listings, Beside):
     ) -> Status | None:
         """Write progress fields and new errors, publish the snapshot; the status, or None if
         the job is gone. Raises RunLost (writing nothing) if `run` is no longer the job's.
-        Errors past `max_errors` are counted and not kept (told apart within a position by
-        their `order`, which `JobContext.error` numbers); each kept one is indexed."""
+        Errors past `max_errors` (or the job's smaller `error_cap`) are counted and not kept
+        (told apart within a position by their `order`, which `JobContext.error` numbers);
+        each kept one is indexed."""
         args: list[str | int | float] = [len(fields), repr(time.time()), run, self.max_errors]
         for name, value in fields.items():
             args += [name, value]

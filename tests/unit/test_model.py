@@ -327,6 +327,13 @@ def test_fields_keep_a_zero_total_apart_from_an_unknown_one() -> None:
     assert from_fields(to_fields(make_job(total=None))).total is None
 
 
+def test_fields_keep_an_error_cap_of_zero_apart_from_none() -> None:
+    assert from_fields(to_fields(make_job(error_cap=0))).error_cap == 0
+    assert from_fields(to_fields(make_job(error_cap=2_500))).error_cap == 2_500
+    assert "error_cap" not in to_fields(make_job())
+    assert from_fields(to_fields(make_job())).error_cap is None
+
+
 def test_fields_keep_float_times_exactly() -> None:
     job = make_job(created_at=1_700_000_000.123456789, started_at=0.1 + 0.2)
     assert from_fields(to_fields(job)) == job

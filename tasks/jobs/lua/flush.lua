@@ -1,6 +1,7 @@
 -- KEYS: job hash, errors zset, channel, events counter, errors:over hash, errors:words hash,
 -- errors:vocabulary zset
--- ARGV: n field pairs, the publish time, the run's token, the most errors kept, field, value,
+-- ARGV: n field pairs, the publish time, the run's token, the most errors kept (JOB_MAX_ERRORS;
+-- the record's `error_cap` instead when it has a smaller one), field, value,
 -- ..., then one quadruple per error: score, member, order, index tokens (space-separated); an
 -- empty member: count it, do not keep it (the writer knows the ledger is full), unless its
 -- score is within the ledger's (kept already).
@@ -16,6 +17,8 @@ local run = redis.call('HGET', KEYS[1], 'run')
 if run and ARGV[3] ~= '' and run ~= ARGV[3] then return 'lost' end
 local n = tonumber(ARGV[1])
 local most = tonumber(ARGV[4])
+local cap = redis.call('HGET', KEYS[1], 'error_cap')
+if cap then most = math.min(most, tonumber(cap)) end
 local i = 5
 for _ = 1, n do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
