@@ -6,7 +6,7 @@ import re
 import time
 
 from tasks.jobs.model import Event, Job, Person
-from tasks.jobs.records import new_job_id
+from tasks.jobs.records import JobError, new_job_id
 
 ROW = re.compile(r'<article id="j([0-9a-f]{16})"')
 
@@ -117,3 +117,23 @@ def test_each_row_says_whether_its_viewer_asked_to_be_notified(client, headers, 
     page = client.get("/admin/background-jobs", headers=headers["super"]).text
     watched = re.findall(r'<article id="j([0-9a-f]{16})"[^>]*data-watching', page)
     assert sorted(watched) == sorted(j.id for j in jobs[1::2])
+
+
+def test_an_ended_rows_follow_ups_are_named_not_sent(client, headers, people, store):  # type: ignore[no-untyped-def]
+    """An ended import offers Retry and Revert, but the View All page holds 50 ended rows: their
+    controls are drawn by jobdeck.js from the state's data-offers and the page's <template>, as
+    the other buttons are (issue 16's server-drawn controls took a page of 200 jobs to 171 KB)."""
+    job = make(store, people["super"], "Import users from ended.csv (10 rows)", Event.START)
+    store.flush(job.id, {"done": "10"}, [JobError(3, "line 3", "email is empty", time.time())])
+    store.transition(job.id, Event.COMPLETE, at=time.time())
+    page = client.get("/admin/background-jobs", headers=headers["super"]).text
+    start = page.index(f'<article id="j{job.id}"')
+    row = page[start : page.index("</article>", start) + len("</article>")]
+    assert 'data-offers="retry retry-file revert"' in row
+    assert "<button" not in row and "<form" not in row and "<a class" not in row
+    assert row.count(job.description) == 1
+    assert len(row.encode()) <= 900, len(row.encode())  # it was 1,408 bytes with its controls
+    template = page[page.index('<template id="job-buttons">') :]
+    template = template[: template.index("</template>")]
+    for offer in ("start-import", "start-enrolling", "retry", "retry-file", "revert"):
+        assert f'class="offer {offer}' in template, offer

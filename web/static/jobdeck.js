@@ -55,6 +55,7 @@
             (failure ? ". " + failure : ""));
       }
       lastStatus[id] = status;
+      drawOffers(state, id);
       if (!row) return;
       row.setAttribute("data-status", status);
       drawButtons(row, status, state.getAttribute("data-errors"), !!state.querySelector(".fast-tracked"));
@@ -112,6 +113,42 @@
       badge.textContent = errors;
       badge.setAttribute("aria-label", plural(errors, "error") + ": show details");
     }
+  }
+  // A job's follow-ups are not sent with it either: its state names them in data-offers, and
+  // they are drawn here (into the state, so a swap that changes them draws them again), each
+  // with its job's address and named after it: [path, words, accessible name].
+  function offerOf(offer, rows, quoted) {
+    return {
+      "start-import": ["commit", "Start import", "Start import of " + quoted],
+      "start-enrolling": ["commit", "Start enrolling", "Start enrolling of " + quoted],
+      retry: ["retry", "Retry the " + rows, "Retry the " + rows + " of " + quoted],
+      "retry-file": ["retry", "Retry with a corrected file…",
+                     "Retry with a corrected file: the " + rows + " of " + quoted + "…"],
+      revert: ["revert", "Revert…", "Revert " + quoted + "…"],
+    }[offer];
+  }
+  function drawOffers(state, id) {
+    var box = state.querySelector(".follow-ups[data-offers]");
+    var buttons = el("job-buttons");
+    if (!box || !buttons || box.childElementCount) return;
+    var errors = state.getAttribute("data-errors") || "0";
+    var rows = errors + (errors === "1" ? " failed row" : " failed rows");
+    var quoted = "“" + text(el(id + "d")) + "”";
+    box.getAttribute("data-offers").split(" ").forEach(function (offer) {
+      var template = buttons.content.querySelector(".offer." + offer);
+      var said = offerOf(offer, rows, quoted);
+      if (!template || !said) return;
+      var node = template.cloneNode(true);
+      var address = "/admin/background-jobs/" + id.slice(1) + "/" + said[0];
+      var control = node.tagName === "FORM" ? node.querySelector("button") : node;
+      if (node.tagName === "FORM") node.setAttribute("action", address);
+      else node.setAttribute("href", address);
+      node.classList.remove("offer", offer);
+      if (!node.classList.length) node.removeAttribute("class");
+      control.textContent = said[1];
+      control.setAttribute("aria-label", said[2]);
+      box.appendChild(node);
+    });
   }
   function nameAfterJob(button, description) {
     if (!description) return;
