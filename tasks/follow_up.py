@@ -34,9 +34,16 @@ from tasks.data.users import normalize_email
 from tasks.jobs.follow_ups import claim_follow_up, release_follow_up
 from tasks.jobs.model import Job, Person, Status
 from tasks.jobs.records import AuditEntry, UnknownJob, new_job_id
-from tasks.launch import check_role, check_room, display_filename, read_spool, spool_upload
+from tasks.launch import (
+    check_role,
+    check_room,
+    display_filename,
+    read_spool,
+    record_job,
+    spool_upload,
+)
 from tasks.runtime import Runtime
-from tasks.uploads import copy_upload, delete_upload, save_upload
+from tasks.uploads import copy_upload, save_upload
 
 REVERTIBLE = ("import_users", "enroll_users")
 REVERT_KIND = "revert_job"
@@ -209,31 +216,16 @@ def _job(
 def _launch(
     runtime: Runtime, source: Job, job: Job, verb: str, write: Callable[[Connection], object]
 ) -> Job:
-    """Claim `verb` on the source, `write` the new job's input and record it (one
-    transaction; past MAX_ACTIVE_JOBS_PER_USER, TooManyActiveJobs), audit both, queue; undo it
-    all if a step fails."""
+    """Claim `verb` on the source, then record and queue the new job as any launch is
+    (`record_job`), the verb in the source's audit; release the claim if a step fails."""
     check_room(runtime, job.owner)
     _held(runtime, source, verb, job.id)
-    created = None
     try:
-        with runtime.engine.begin() as conn:
-            write(conn)
-            created = runtime.store.create(job, runtime.settings.max_active_jobs_per_user)
-        at = job.created_at
-        runtime.store.add_audit(job.id, AuditEntry("launched", job.owner, at))
-        runtime.store.add_audit(source.id, AuditEntry(verb, job.owner, at))
-        runtime.line.join(job.id, job.created_at)  # in line like any launch (tasks/jobs/line.py)
-        runtime.queue_turn(job.id)
+        return record_job(
+            runtime, job, write,
+            lambda: runtime.store.add_audit(source.id, AuditEntry(verb, job.owner, job.created_at)),
+            source_id=source.id, verb=verb,
+        )  # fmt: skip
     except BaseException:
         release_follow_up(runtime.store, source.id, verb, job.id)
-        if created is not None:
-            try:
-                runtime.line.leave(job.id)
-                runtime.store.delete(job.id)
-            finally:
-                with runtime.engine.begin() as conn:
-                    delete_upload(conn, job.id)
         raise
-    log.info("job launched", extra={"job_id": job.id, "user_id": job.owner.id, "kind": job.kind,
-                                    "source_id": source.id, "verb": verb})  # fmt: skip
-    return created

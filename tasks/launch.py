@@ -15,8 +15,10 @@ import logging
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO
+
+from sqlalchemy.engine import Connection
 
 from tasks.csv_input import (
     ENROLLMENT_COLUMNS,
@@ -196,14 +198,26 @@ def read_spool(spool: IO[bytes]) -> Iterator[bytes]:
 
 
 def _launch(runtime: Runtime, job: Job, spool: IO[bytes]) -> Job:
-    """Keep the input and record the job (one transaction), then put it in line and queue its
-    turn (tasks/jobs/line.py); undo all if any step fails."""
+    return record_job(runtime, job, lambda conn: save_upload(conn, job.id, read_spool(spool)))
+
+
+def record_job(
+    runtime: Runtime,
+    job: Job,
+    write: Callable[[Connection], object],
+    audited: Callable[[], object] = lambda: None,
+    **log_extra: object,
+) -> Job:
+    """`write` the job's input and record the job (one transaction; past
+    MAX_ACTIVE_JOBS_PER_USER, TooManyActiveJobs), audit it (and call `audited`), then put it in
+    line and queue its turn (tasks/jobs/line.py); undo all if any step fails."""
     created = None
     try:
         with runtime.engine.begin() as conn:
-            save_upload(conn, job.id, read_spool(spool))
+            write(conn)
             created = runtime.store.create(job, runtime.settings.max_active_jobs_per_user)
         runtime.store.add_audit(job.id, AuditEntry("launched", job.owner, job.created_at))
+        audited()
         runtime.line.join(job.id, job.created_at)
         runtime.queue_turn(job.id)
     except BaseException:
@@ -211,7 +225,7 @@ def _launch(runtime: Runtime, job: Job, spool: IO[bytes]) -> Job:
             _undo(runtime, job.id)
         raise
     log.info("job launched", extra={"job_id": job.id, "user_id": job.owner.id, "kind": job.kind,
-                                    "total": job.total})  # fmt: skip
+                                    "total": job.total, **log_extra})  # fmt: skip
     return created
 
 
