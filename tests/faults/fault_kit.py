@@ -207,6 +207,11 @@ class WebProcess:
             next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))
         )
 
+    def open_files(self) -> int:
+        """How many files the web process holds open: each accepted connection is one."""
+        assert self.process is not None
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
     def stop(self) -> None:
         if self.process is not None:
             stop(self.process)
