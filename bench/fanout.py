@@ -36,6 +36,7 @@ from typing import Any
 
 from common import (
     ROOT,
+    STATE,
     WebProcess,
     cpu_s,
     exit_on_sigterm,
@@ -48,10 +49,6 @@ from common import (
     stack_env,
 )
 
-# A state fragment is under 1 KB: the bound keeps a miss from scanning the rest of the frame.
-STATE = re.compile(
-    rb'id="j([0-9a-f]{16})s".{0,1500}?<span>([\d,]+) / [\d,?]+ items</span>', re.DOTALL
-)
 FINAL = re.compile(rb'id="j([0-9a-f]{16})s" class="job-state status-completed"')
 TOTAL_ITEMS = 1_000_000
 PAGE_JOBS = 200

@@ -76,6 +76,7 @@ def fill(redis_url: str, finished: int, errors: int, running: int) -> None:
     pipe.execute()
     client.set(store.key("jobs", "status", "built"), "1")  # the indexes were written above
     client.set(store.key("jobs", "words", "built"), "1")
+    client.set(store.key("jobs", "trigrams", "built"), "1")
     for n in range(running):
         owner = Person(1 + n % OWNERS, f"Owner {n % OWNERS}")
         job = Job(new_job_id(), "import_users", f"Import users from live-{n}.csv", owner,
@@ -129,6 +130,10 @@ def main(finished: int, errors: int, n: int, running: int) -> None:
                     ("page: search, inside a word", "/admin/background-jobs?tab=all&q=lass"),
                     ("page: search, owner's name", "/admin/background-jobs?tab=all&q=Owner+7"),
                     ("API: 50 failed jobs, page 2", None),
+                    ("API: search, rare match", "/api/jobs?scope=all&q=class-77.csv"),
+                    ("API: search, a word's start", "/api/jobs?scope=all&q=class-77"),
+                    ("API: search, inside a word", "/api/jobs?scope=all&q=lass"),
+                    ("API: search, owner's name", "/api/jobs?scope=all&q=Owner+7"),
                     ("/metrics (jobs by status)", "/metrics"),
                 ]
                 first = http.get("/api/jobs?scope=all&limit=50").json()

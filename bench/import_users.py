@@ -14,24 +14,43 @@ Each round writes, into a fresh schema of the database given (a fresh SQLite fil
 Then enroll_users on 100,000 users x 3 courses (`--enroll N` users; 0 skips it), beside the
 same pairs written by COPY/executemany.
 
-    .venv/bin/python bench/import_users.py [--rows N] [--rounds N] [--enroll N]
+With `--viewers N`, a web process as the Procfile runs it serves N Superadmins on View All
+(sockets opened by this process, on the same Redis) during each reporting-on import, and the
+lag from an event's publication (its `at`) to its state's arrival on a socket is printed:
+p50, p99 and max, beside the same figures while one small job advances and nothing imports.
+
+    .venv/bin/python bench/import_users.py [--rows N] [--rounds N] [--enroll N] [--viewers N]
         [--database postgresql://postgres@127.0.0.1:5432/DB]   # that database's tables are dropped
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import json
 import os
+import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import load_average, rss_kb  # noqa: E402
+from common import (  # noqa: E402
+    STATE,
+    WebProcess,
+    load_average,
+    make_superadmins,
+    median,
+    percentile,
+    rss_kb,
+    stack_env,
+)
 
 from server.embedded_redis import EmbeddedRedis  # noqa: E402
 
@@ -43,9 +62,12 @@ if TYPE_CHECKING:
 BAD_ROWS = 500
 
 
-def main(rows: int, rounds: int, database: str | None, enrollment_users: int) -> None:
+def main(rows: int, rounds: int, database: str | None, enrollment_users: int, viewers: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="jobdeck-bench-"))
-    with EmbeddedRedis(root / "redis", appendonly=False) as redis_server:
+    with (
+        EmbeddedRedis(root / "redis", appendonly=False) as redis_server,
+        contextlib.ExitStack() as stack,
+    ):
         # The broker module reads these when the actors are imported.
         os.environ.update(
             REDIS_URL=redis_server.url,
@@ -64,6 +86,11 @@ def main(rows: int, rounds: int, database: str | None, enrollment_users: int) ->
             f"importing {rows:,} rows ({len(data) / 1e6:.1f} MB, {BAD_ROWS} bad) on {kind}, "
             f"{rounds} rounds; load average {load_average()}"
         )
+        watch = None
+        if viewers:
+            watch = stack.enter_context(Hub(root, redis_server.url, viewers))
+            with watch.watching("the hub, one small job, no import"):
+                advance_slowly(store, seconds=5)
         timings: dict[str, list[float]] = {"ceiling": [], "off": [], "on": [], "check": []}
         timings["revert"] = []
         written = rows - BAD_ROWS
@@ -73,6 +100,9 @@ def main(rows: int, rounds: int, database: str | None, enrollment_users: int) ->
                 engine = fresh_engine(url)
                 if label == "ceiling":
                     elapsed, pairs = write_ceiling(engine, data)
+                elif label == "on" and watch is not None:
+                    with watch.watching("the hub during this import"):
+                        elapsed, job_id = run_once(engine, store, data, rows, True, label)
                 else:
                     elapsed, job_id = run_once(engine, store, data, rows, label != "off", label)
                 timings[label].append(elapsed)
@@ -102,6 +132,115 @@ def main(rows: int, rounds: int, database: str | None, enrollment_users: int) ->
         print(f"load average after: {load_average()}")
         if enrollment_users:
             enroll_rounds(store, root, database, enrollment_users, rounds)
+
+
+class Hub:
+    """A web process as the Procfile runs it on the bench's Redis, and `viewers` signed-in
+    Superadmins whose View All sockets this process opens for each `watching` block."""
+
+    def __init__(self, root: Path, redis_url: str, viewers: int) -> None:
+        from server.embedded_redis import free_port
+
+        port, secret_key = free_port(), secrets.token_urlsafe(32)
+        env = stack_env(root, redis_url, port, secret_key)
+        self.cookies = make_superadmins(env["DATABASE_URL"], redis_url, secret_key, viewers)
+        self.web = WebProcess(env, port, root / "web.log")
+        self.redis_url = redis_url
+
+    def __enter__(self) -> Hub:
+        self.web.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.web.stop()
+
+    @contextlib.contextmanager
+    def watching(self, label: str) -> Any:
+        """While the block runs: every job state's lag from publication to each socket."""
+        import redis
+
+        published: dict[tuple[str, int], float] = {}
+        receipts: list[tuple[str, int, float]] = []
+        stop = threading.Event()
+        opened = threading.Barrier(2)
+        subscriber = redis.Redis.from_url(self.redis_url).pubsub(ignore_subscribe_messages=True)
+        subscriber.subscribe("jobdeck:events")
+
+        def listen() -> None:
+            while not stop.is_set():
+                message = subscriber.get_message(timeout=0.1)
+                if message is None:
+                    continue
+                event = json.loads(message["data"])
+                if event.get("type") == "job" and "at" in event:
+                    key = (event["job"]["id"], int(event["job"].get("done", 0)))
+                    published.setdefault(key, float(event["at"]))
+
+        async def read(url: str, cookie: str) -> None:
+            from websockets.asyncio.client import connect
+
+            async with connect(url, additional_headers={"Cookie": cookie, "Origin": origin}) as ws:
+                await ws.recv()  # the snapshot: states published before the block began
+                seen: set[tuple[str, int]] = set()
+                while not stop.is_set():
+                    try:
+                        frame = await asyncio.wait_for(ws.recv(decode=False), 0.2)
+                    except TimeoutError:
+                        continue
+                    at = time.time()
+                    for match in STATE.finditer(frame):
+                        key = (match.group(1).decode(), int(match.group(2).replace(b",", b"")))
+                        if key not in seen:
+                            seen.add(key)
+                            receipts.append((*key, at))
+
+        async def sockets() -> None:
+            url = self.web.base_url.replace("http", "ws") + "/ws/jobs?tab=all"
+            readers = [asyncio.create_task(read(url, cookie)) for cookie in self.cookies]
+            await asyncio.sleep(1)  # the sockets open and take their snapshots
+            opened.wait()
+            await asyncio.gather(*readers)
+
+        origin = self.web.base_url
+        threads = [
+            threading.Thread(target=listen),
+            threading.Thread(target=asyncio.run, args=(sockets(),)),
+        ]
+        for thread in threads:
+            thread.start()
+        opened.wait()
+        try:
+            yield
+        finally:
+            time.sleep(1)  # the last ticks reach the sockets
+            stop.set()
+            for thread in threads:
+                thread.join()
+            subscriber.close()
+        lags = [(at - published[(job, done)]) * 1000 for job, done, at in receipts
+                if (job, done) in published]  # fmt: skip
+        if lags:
+            print(f"    {label}, {len(self.cookies)} viewers: publish -> socket p50 "
+                  f"{median(lags):.0f} ms, p99 {percentile(lags, 99):.0f} ms, max "
+                  f"{max(lags):.0f} ms ({len(lags):,} states)")  # fmt: skip
+        else:
+            print(f"    {label}: no state reached a socket")
+
+
+def advance_slowly(store: JobStore, seconds: float) -> None:
+    """One job of 1,000 items, advanced by one every 10 ms for `seconds`, reporting on."""
+    from tasks.jobs.context import JobContext
+    from tasks.jobs.model import Event, Job, Person
+    from tasks.jobs.records import new_job_id
+
+    job = store.create(Job(new_job_id(), "import_users", "a small job", Person(1, "Bench"),
+                           time.time(), total=1000))  # fmt: skip
+    ctx = JobContext(store, store.transition(job.id, Event.START, at=time.time()))
+    until = time.monotonic() + seconds
+    while time.monotonic() < until and ctx.done < 1000:
+        ctx.advance(1)
+        time.sleep(0.01)
+    ctx.close()
 
 
 def enroll_rounds(
@@ -388,5 +527,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--enroll", type=int, default=100_000, help="users enrolled in 3 courses each (0: skip)"
     )
+    parser.add_argument(
+        "--viewers", type=int, default=0, help="Superadmins on View All during imports (0: none)"
+    )
     args = parser.parse_args()
-    main(args.rows, args.rounds, args.database, args.enroll)
+    main(args.rows, args.rounds, args.database, args.enroll, args.viewers)

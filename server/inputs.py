@@ -32,6 +32,7 @@ MAX_PAGE = 200
 ERROR_CURSOR = r"^[0-9]{1,12}$"
 # A page's cursor, as list_jobs makes it: the last job's creation time (a float's repr) and id.
 JOB_CURSOR = r"^[0-9]{1,12}(\.[0-9]{1,20})?(e[+-]?[0-9]{1,3})?:[0-9a-f]{16}$"
+MAX_SEARCH = 200  # characters of a history search (the page cuts, the API refuses)
 
 
 class UploadRefused(Exception):

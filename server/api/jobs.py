@@ -35,6 +35,7 @@ from server.inputs import (
     ERROR_CURSOR,
     JOB_CURSOR,
     MAX_PAGE,
+    MAX_SEARCH,
     parse_cursor,
     parse_error_cursor,
     parse_limit,
@@ -126,8 +127,13 @@ async def list_jobs(request: Request) -> Response:
     owner = viewer.id if scope == "mine" else None
     cursor = parse_cursor(params.get("cursor"))
     limit = parse_limit(params.get("limit"))
+    search = params.get("q", "")
+    if len(search) > MAX_SEARCH:
+        raise HTTPException(400, f"q is longer than {MAX_SEARCH} characters")
     try:
-        page = await run_in_threadpool(runtime.store.list_jobs, owner, statuses, cursor, limit)
+        page = await run_in_threadpool(
+            runtime.store.list_jobs, owner, statuses, cursor, limit, search=search
+        )
     except ValueError:
         raise HTTPException(400, "cursor is malformed: pass back the one a page gave you") from None
     at = time.time()
@@ -257,6 +263,8 @@ LIST_PARAMETERS = [
           "Comma-separated statuses."),
     query("cursor", {"type": "string", "pattern": JOB_CURSOR}, CURSOR_DESCRIPTION),
     ERROR_PARAMETERS[2],
+    query("q", {"type": "string", "maxLength": MAX_SEARCH},
+          "Only the jobs whose description or owner's name contains this, in any case."),
 ]  # fmt: skip
 
 routes = [

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from server.actions import runtime_of, visible_job, watch_job
 from server.auth.access import require_admin
 from server.auth.sessions import Viewer
-from server.inputs import parse_cursor
+from server.inputs import MAX_SEARCH, parse_cursor
 from server.pages.detail import error_listing
 from server.steering import places_now
 from server.views.jobs import context_of, render_row
@@ -71,7 +71,7 @@ async def background_jobs(request: Request) -> Response:
     status = params.get("status", "")
     if status and status not in {s.value for s in Status}:
         raise HTTPException(400, f"unknown status {status[:40]!r}")
-    query = params.get("q", "")[:200]
+    query = params.get("q", "")[:MAX_SEARCH]
     cursor = parse_cursor(params.get("cursor"))
 
     def read() -> tuple[list[Job], str | None, set[str]]:

@@ -7,6 +7,7 @@ indexes of ended jobs are built from the records once, in a store that predates 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import cast
 
@@ -65,14 +66,17 @@ class Listings:
         elif owner_id is None and len(wanted) == 1 and wanted <= FINAL:
             index = self.status_index(next(iter(wanted)))
         found: list[Job] = []
+        read = kept = 0  # of the ids `matching` was asked about, and that it accepted
 
         def take(ids: list[str]) -> None:
+            nonlocal read, kept
             if matching is not None and ids:
                 pipe = self.redis.pipeline(transaction=False)
                 for job_id in ids:
                     pipe.hmget(self.key("job", job_id), "description", "owner_name")
                 texts = cast(list[list[str | None]], pipe.execute())
                 ids = [i for i, (d, o) in zip(ids, texts, strict=True) if matching(f"{d}\n{o}")]
+                read, kept = read + len(texts), kept + len(ids)
             # Whole records are read a page's worth at a time, until the page is full.
             for start in range(0, len(ids), max(limit, 1)):
                 if len(found) >= limit:
@@ -90,8 +94,9 @@ class Listings:
             ties = cast(list[str], self.redis.zrevrangebyscore(index, score, score))
             take([job_id for job_id in ties if job_id < after_id])
             max_score = f"({score}"
-        offset, chunk = 0, max(limit, 1000 if matching is not None else 100)
+        offset = 0
         while len(found) < limit:
+            chunk = next_chunk(limit - len(found), read, kept)
             ids = cast(
                 list[str],
                 self.redis.zrevrangebyscore(index, max_score, "-inf", start=offset, num=chunk),
@@ -128,3 +133,13 @@ class Listings:
                 pipe.execute()
             self.redis.set(built, "1")
         return index
+
+
+def next_chunk(wanted: int, read: int, kept: int) -> int:
+    """How many ids to read next for `wanted` more jobs, when `kept` of the `read` so far
+    passed the search: enough at the rate seen, and a quarter more (at least 100, at most
+    1,000; an index that narrowed well needs few, a search that reads every job many)."""
+    if read == 0:
+        return max(wanted, 100)
+    rate = max(kept / read, 0.001)
+    return min(max(math.ceil(wanted / rate * 1.25), 100, wanted), max(wanted, 1000))

@@ -58,6 +58,12 @@ def lookup(needle: str) -> Lookup | None:
     return Lookup(tuple(dict.fromkeys(whole)), starts, ends, inside)
 
 
+def trigrams(word: str) -> set[str]:
+    """The runs of three characters in `word` (none if it is shorter): a word that contains
+    a piece of three characters or more has every one of the piece's trigrams."""
+    return {word[i : i + 3] for i in range(len(word) - 2)}
+
+
 def error_text(item: str, message: str) -> str:
     """What an error search looks in (a needle is found in the item or in the message)."""
     return f"{item}\n{message}".casefold()

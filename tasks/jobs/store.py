@@ -40,9 +40,13 @@ Keys, all under one prefix (`jobdeck:` by default):
                           no expiry: removed with the job from every index
     jobs:word:{word}      sorted set: the jobs whose text has this word, by creation time
     jobs:words            sorted set, every score 0: the words some job's text has (a word's
-                          start looked up by ZRANGEBYLEX, a piece inside one by ZSCAN MATCH);
+                          start looked up by ZRANGEBYLEX, a piece of one or two characters
+                          inside one by ZSCAN MATCH);
                           built like the status indexes, flagged by jobs:words:built
     jobs:words:reversed   sorted set, every score 0: the same words spelt backwards (a word's end)
+    jobs:trigram:{abc}    set: the words of jobs:words that hold these three characters (a
+                          piece inside a word); built once in a store that predates them,
+                          flagged by jobs:trigrams:built
     jobs:search:{digest}  sorted set: the jobs one search may find (an intersection or union
                           of word sets), for a minute
     events                pub/sub channel: one JSON event per change (see docs/events.md)

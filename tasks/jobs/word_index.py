@@ -3,9 +3,11 @@ rules of what a word is and what a needle can match are in search.py; the keys a
 store.py's docstring).
 
 Each job's text (description and owner) adds the job to one sorted set per word, scored by
-creation time, and its words to two vocabularies (as written, and backwards, for a word's
-start and its end); removing the job takes it out again, and a word no job has any more
-leaves the vocabularies (one Lua script). A store that predates the index builds it once.
+creation time, its words to two vocabularies (as written, and backwards, for a word's start
+and its end), and each word to the set of each of its trigrams (for a piece inside a word);
+removing the job takes it out again, and a word no job has any more leaves the vocabularies
+and its trigram sets (one Lua script). A store that predates the index, or its trigrams,
+builds them once.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from typing import cast
 import redis
 
 from tasks.jobs.lua import lua
-from tasks.jobs.search import Lookup, lookup, text_of, words_of
+from tasks.jobs.search import Lookup, lookup, text_of, trigrams, words_of
 
 REMOVE_WORDS = lua("remove_words")
+FEWEST_JOBS = lua("fewest_jobs")
 SEARCH_TTL_S = 60
 # A search whose candidate words number more than this, or hold more jobs than SEARCH_UNION,
 # reads the jobs newest first instead (such a needle matches many of them anyway).
@@ -32,6 +35,7 @@ class WordIndex:
         self.redis = client
         self.key = key
         self._remove = client.register_script(REMOVE_WORDS)
+        self._fewest_jobs = client.register_script(FEWEST_JOBS)
 
     def index(self, pipe: redis.client.Pipeline, job_id: str, created_at: float, text: str) -> None:
         """Add the job, in `pipe`, to the sets of its text's words (`create` does; a writer
@@ -39,16 +43,21 @@ class WordIndex:
         words = sorted(words_of(text))
         for word in words:
             pipe.zadd(self.key("jobs", "word", word), {job_id: created_at})
+            for trigram in trigrams(word):
+                pipe.sadd(self.key("jobs", "trigram", trigram), word)
         if words:
             pipe.zadd(self.key("jobs", "words"), dict.fromkeys(words, 0))
             pipe.zadd(self.key("jobs", "words", "reversed"), {w[::-1]: 0 for w in words})
         pipe.set(self.key("job", job_id, "words"), " ".join(words))
 
     def unindex(self, pipe: redis.client.Pipeline, job_id: str, words: set[str]) -> None:
-        ordered = sorted(words)
-        vocabularies = [self.key("jobs", "words"), self.key("jobs", "words", "reversed")]
-        keys = [*vocabularies, *(self.key("jobs", "word", w) for w in ordered)]
-        args = [job_id, *ordered, *(w[::-1] for w in ordered)]
+        keys = [self.key("jobs", "words"), self.key("jobs", "words", "reversed")]
+        args: list[str | int] = [job_id]
+        for word in sorted(words):
+            its_trigrams = sorted(trigrams(word))
+            keys.append(self.key("jobs", "word", word))
+            keys += [self.key("jobs", "trigram", trigram) for trigram in its_trigrams]
+            args += [word, word[::-1], len(its_trigrams)]
         self._remove(keys=keys, args=args, client=pipe)
         pipe.delete(self.key("job", job_id, "words"))
 
@@ -72,11 +81,28 @@ class WordIndex:
             pipe.execute()
         self.redis.set(built, "1")
 
+    def _trigrams_built_once(self) -> None:
+        """File the words of a vocabulary from before the trigram sets under their
+        trigrams, once (a word that leaves it meanwhile may stay filed: its word set is
+        then empty, and a search that looks it up finds nothing there)."""
+        built = self.key("jobs", "trigrams", "built")
+        if self.redis.exists(built):
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for n, (word, _) in enumerate(self.redis.zscan_iter(self.key("jobs", "words"))):
+            for trigram in trigrams(word):
+                pipe.sadd(self.key("jobs", "trigram", trigram), word)
+            if n % 1000 == 999:
+                pipe.execute()
+        pipe.execute()
+        self.redis.set(built, "1")
+
     def search_key(self, needle: str) -> str | None:
         """The key of a sorted set, scored by creation time, that holds every job whose text
         can contain the case-folded `needle` (and maybe others: the caller checks each); None
         if only reading every job can tell."""
         self._built_once()
+        self._trigrams_built_once()
         found = lookup(needle)
         if found is None:
             return None
@@ -90,22 +116,18 @@ class WordIndex:
             pipe.expire(dest, SEARCH_TTL_S)
             pipe.execute()
             return dest
-        candidates = self._fewest_candidates(found)
-        if candidates is None:
-            return None
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(dest)
-        if candidates:
-            pipe.zunionstore(dest, candidates, aggregate="MIN")
-            pipe.expire(dest, SEARCH_TTL_S)
-        pipe.execute()
-        return dest
+        options = [words for words in self._options(found) if len(words) <= SEARCH_WORDS]
+        args: list[str | int] = [self.key("jobs", "word", ""), SEARCH_UNION, SEARCH_TTL_S]
+        for words in options:
+            args += [len(words), *words]
+        chosen = cast(int, self._fewest_jobs(keys=[dest], args=args)) if options else 0
+        return dest if chosen else None
 
-    def _fewest_candidates(self, found: Lookup) -> list[str] | None:
-        """The word sets that hold every job with a word that starts with `found.starts`, or
-        every job with one that ends with `found.ends`, whichever holds fewer jobs (or, for a
-        needle inside one word, with a word that contains it); None if there are more than
-        SEARCH_WORDS words or SEARCH_UNION jobs: reading the jobs is then quicker."""
+    def _options(self, found: Lookup) -> list[list[str]]:
+        """The words with a word set each that hold every job with a word that starts with
+        `found.starts`; those for a word that ends with `found.ends`; those for a word that
+        contains `found.inside` (the fewest jobs of them are what a search needs to read).
+        Each has at most SEARCH_WORDS + 1 words: one with more is not looked at."""
         options: list[list[str]] = []
         if found.starts:
             options.append(self._words_starting(self.key("jobs", "words"), found.starts))
@@ -116,19 +138,7 @@ class WordIndex:
             options.append([word[::-1] for word in backwards])
         if found.inside:
             options.append(self._words_containing(found.inside))
-        best: list[str] | None = None
-        fewest = SEARCH_UNION + 1
-        for words in options:
-            if len(words) > SEARCH_WORDS:
-                continue
-            keys = [self.key("jobs", "word", word) for word in words]
-            pipe = self.redis.pipeline(transaction=False)
-            for key in keys:
-                pipe.zcard(key)
-            jobs = sum(cast(list[int], pipe.execute()))
-            if jobs < fewest:
-                best, fewest = keys, jobs
-        return best
+        return options
 
     def _words_starting(self, vocabulary: str, prefix: str) -> list[str]:
         """The words of `vocabulary` that start with `prefix` (SEARCH_WORDS + 1 at most)."""
@@ -139,8 +149,13 @@ class WordIndex:
         return cast(list[str], words)
 
     def _words_containing(self, piece: str) -> list[str]:
-        """The words that contain `piece` (SEARCH_WORDS + 1 at most): Redis reads the whole
-        vocabulary for this one, in steps."""
+        """The words that contain `piece` (SEARCH_WORDS + 1 at most): those filed under
+        every trigram of it, or, for a piece shorter than three, the whole vocabulary read
+        by Redis in steps."""
+        if len(piece) >= 3:
+            keys = [self.key("jobs", "trigram", trigram) for trigram in sorted(trigrams(piece))]
+            filed = cast(set[str], self.redis.sinter(keys))
+            return [word for word in filed if piece in word][: SEARCH_WORDS + 1]
         words = []
         # \w holds none of glob's special characters (* ? [ ] \\).
         for word, _ in self.redis.zscan_iter(

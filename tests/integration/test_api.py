@@ -68,6 +68,20 @@ def test_status_filter_lists_only_that_status(client, headers, people, store):  
     assert ids(client.get("/api/jobs?status=queued", headers=h)) == {queued.id}
 
 
+def test_search_lists_the_jobs_whose_description_or_owner_has_it(client, headers, people, store):  # type: ignore[no-untyped-def]
+    staff = new_job(store, people["super"], "Import users from Staff-2026.csv (10 rows)")
+    other = new_job(store, people["power"], "Import users from pupils.csv (10 rows)")
+    h = headers["super"]
+    assert ids(client.get("/api/jobs?scope=all&q=staff-20", headers=h)) == {staff.id}
+    assert ids(client.get("/api/jobs?scope=all&q=UPIL", headers=h)) == {other.id}
+    owner = people["power"].name.split()[0].upper()
+    assert ids(client.get(f"/api/jobs?scope=all&q={owner}", headers=h)) == {other.id}
+    assert ids(client.get("/api/jobs?scope=mine&q=pupils", headers=h)) == set()  # not mine
+    assert ids(client.get("/api/jobs?scope=all&q=nowhere", headers=h)) == set()
+    too_long = client.get("/api/jobs?scope=all&q=" + "x" * 201, headers=h)
+    assert too_long.status_code == 400 and "200" in too_long.json()["error"]
+
+
 def test_unknown_status_is_400(client, headers):  # type: ignore[no-untyped-def]
     response = client.get("/api/jobs?status=sleeping", headers=headers["super"])
     assert response.status_code == 400

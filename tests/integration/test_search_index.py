@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from tasks.jobs.model import Event, Job, Person, Status
+from tasks.jobs.model import Event, Job, Person, Status, to_fields
 from tasks.jobs.records import new_job_id
 from tasks.jobs.search import text_of
 from tasks.jobs.store import JobStore
@@ -94,6 +94,24 @@ def test_a_selective_search_reads_only_the_jobs_it_may_find(store: JobStore) -> 
     assert commands(store, "hmget") + commands(store, "hgetall") - before <= 10  # not 301
 
 
+def test_a_search_whose_candidates_all_match_reads_about_a_page_of_them(store: JobStore) -> None:
+    pipe = store.redis.pipeline(transaction=False)
+    for n in range(2000):
+        job = Job(new_job_id(), "import_users", f"Import users from batch-{n}.csv", ADA, n)
+        pipe.hset(store.key("job", job.id), mapping=to_fields(job))  # type: ignore[arg-type]
+        pipe.zadd(store.key("jobs"), {job.id: n})
+        store.words.index(pipe, job.id, n, text_of(job.description, ADA.name))
+    pipe.execute()
+    store.list_jobs(search="nothing")  # builds the index once: these jobs came without it
+    before = commands(store, "hmget") + commands(store, "hgetall")
+    page = store.list_jobs(search="batch-", limit=50)
+    assert [job.description for job in page.items[:2]] == [
+        "Import users from batch-1999.csv", "Import users from batch-1998.csv"
+    ]  # fmt: skip
+    assert len(page.items) == 50
+    assert commands(store, "hmget") + commands(store, "hgetall") - before <= 150  # not 1,050
+
+
 def commands(store: JobStore, name: str) -> int:
     stats = store.redis.info("commandstats").get(f"cmdstat_{name}", {})
     return int(stats.get("calls", 0))
@@ -110,6 +128,9 @@ def test_a_removed_job_leaves_the_word_index(store: JobStore) -> None:
     assert store.redis.zscore(store.key("jobs", "words", "reversed"), "enog") is None
     assert store.redis.zscore(store.key("jobs", "words"), "kept") == 0
     assert not store.redis.exists(store.key("job", gone.id, "words"))
+    assert not store.redis.exists(store.key("jobs", "trigram", "gon"))
+    assert not store.redis.exists(store.key("jobs", "trigram", "one"))
+    assert store.redis.smembers(store.key("jobs", "trigram", "ept")) == {"kept"}
 
 
 def test_jobs_forgotten_at_retention_leave_the_word_index(store: JobStore) -> None:
@@ -134,6 +155,28 @@ def test_a_store_from_before_the_word_index_still_finds_its_jobs(store: JobStore
         store.redis.delete(store.key("job", job.id, "words"))
     for needle in ("class-77", "lass", "grace"):
         assert every_page(store, needle) == by_reading_all(jobs, needle), needle
+
+
+def test_a_store_from_before_the_trigram_sets_still_finds_pieces_inside_words(
+    store: JobStore,
+) -> None:
+    jobs = add_jobs(store)
+    for key in store.redis.scan_iter(store.key("jobs", "trigram*")):
+        store.redis.delete(key)  # as the version before them left it: words, no trigrams
+    for needle in ("lass", "aff", "straß", "ovelac"):
+        assert every_page(store, needle) == by_reading_all(jobs, needle), needle
+    assert store.redis.smembers(store.key("jobs", "trigram", "las")) == {"class", "subclass"}
+
+
+def test_a_piece_inside_a_word_is_looked_up_by_its_trigrams(store: JobStore) -> None:
+    jobs = add_jobs(store)
+    every_page(store, "lass")  # builds what a store from before needs (nothing here)
+    scans = commands(store, "zscan")
+    for needle in ("lass", "ubclas", "taf", "aïv"):
+        assert every_page(store, needle) == by_reading_all(jobs, needle), needle
+    assert commands(store, "zscan") == scans  # the vocabulary was not read
+    assert every_page(store, "la") == by_reading_all(jobs, "la")  # too short: read it all
+    assert commands(store, "zscan") > scans
 
 
 def test_counts_by_status_follow_transitions_removals_and_retention(store: JobStore) -> None:
