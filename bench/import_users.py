@@ -18,6 +18,8 @@ With `--viewers N`, a web process as the Procfile runs it serves N Superadmins o
 (sockets opened by this process, on the same Redis) during each reporting-on import, and the
 lag from an event's publication (its `at`) to its state's arrival on a socket is printed:
 p50, p99 and max, beside the same figures while one small job advances and nothing imports.
+(The web process then shares the cores with the reporting-on import only: read the overhead
+of progress reporting from a run without viewers.)
 
     .venv/bin/python bench/import_users.py [--rows N] [--rounds N] [--enroll N] [--viewers N]
         [--database postgresql://postgres@127.0.0.1:5432/DB]   # that database's tables are dropped

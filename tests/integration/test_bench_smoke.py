@@ -47,11 +47,17 @@ def test_history_prints_page_times_and_weight() -> None:
     out = run_bench("bench/history.py", "--quick")
     assert "API: page of 50 jobs" in out and "View All page:" in out, out
     assert "page: search, a word's start" in out and "/metrics (jobs by status)" in out, out
+    assert "API: search, inside a word" in out, out
 
 
 def test_import_prints_rows_per_second_beside_its_ceiling() -> None:
-    out = run_bench("bench/import_users.py", "--rows", "1000", "--rounds", "1", "--enroll", "300")
+    out = run_bench(
+        "bench/import_users.py", "--rows", "1000", "--rounds", "1", "--enroll", "300",
+        "--viewers", "2",
+    )  # fmt: skip
     for line in (
+        "the hub, one small job, no import, 2 viewers: publish -> socket p50",
+        "the hub during this import, 2 viewers: publish -> socket p50",
         "rows/s (ceiling, median)",
         "import / ceiling (reporting on)",
         "progress reporting overhead",
