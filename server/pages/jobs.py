@@ -44,9 +44,13 @@ def page_jobs(
         return not needle or needle in haystack
 
     running: list[Job] = []
-    if not status and cursor is None:
+    if not status and cursor is None and needle:
+        # Only the jobs under way whose text matches are read whole.
+        under_way = max(1, len(store.active_ids()))
+        running = store.list_jobs(owner, sorted(ACTIVE), None, under_way, search=needle).items
+    elif not status and cursor is None:
         active = store.get_many(store.active_ids())
-        running = [j for j in reversed(active) if owner in (None, j.owner.id) and matches(j)]
+        running = [j for j in reversed(active) if owner in (None, j.owner.id)]
     statuses = [Status(status)] if status else [s for s in Status if s not in ACTIVE]
     listed: list[Job] = []
     while len(listed) < PAGE_SIZE:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 import redis
+from redis.commands.core import Script
 
 from tasks.jobs.model import FINAL, Job, Status
 from tasks.jobs.records import Page
@@ -23,6 +24,7 @@ ACTIVE = frozenset(Status) - FINAL
 class Listings:
     redis: redis.Redis
     words: WordIndex
+    _active_owners: Script
 
     def key(self, *parts: object) -> str:
         raise NotImplementedError  # JobStore's
@@ -33,6 +35,12 @@ class Listings:
     def active_ids(self) -> list[str]:
         ids = cast(list[str], self.redis.zrange(self.key("jobs", "active"), 0, -1))
         return ids
+
+    def active_owners(self) -> list[int]:
+        """The owner's id of each job not ended yet, without reading the records whole."""
+        keys, args = [self.key("jobs", "active")], [self.key("job", "")]
+        owners = cast(list[str], self._active_owners(keys=keys, args=args))
+        return [int(owner) for owner in owners]
 
     def list_jobs(
         self,

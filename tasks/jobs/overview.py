@@ -22,9 +22,9 @@ def running_counts(store: JobStore, owner_ids: Iterable[int]) -> dict[int, int]:
     """How many of each person's jobs have not ended yet."""
     counts = dict.fromkeys(owner_ids, 0)
     if counts:
-        for job in store.get_many(store.active_ids()):
-            if job.owner.id in counts:
-                counts[job.owner.id] += 1
+        for owner in store.active_owners():
+            if owner in counts:
+                counts[owner] += 1
     return counts
 
 

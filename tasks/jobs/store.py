@@ -111,6 +111,7 @@ FLUSH = lua("flush")
 REWIND = lua("rewind")
 
 CLAIM = lua("claim")
+ACTIVE_OWNERS = lua("active_owners")
 
 
 RIDE_OUT_S = 20  # how long a command waits for a restarting Redis (see `JobStore.from_url`)
@@ -146,6 +147,7 @@ class JobStore(Listings, Beside):
         self._claim_mail = client.register_script(CLAIM_MAIL)
         self._audit = client.register_script(AUDIT)
         self._claim = client.register_script(CLAIM)
+        self._active_owners = client.register_script(ACTIVE_OWNERS)
         self.words = WordIndex(client, self.key)
         self.error_index = ErrorIndex(client, self.key)
 

@@ -57,6 +57,28 @@ def test_status_filter_and_search_by_description_or_owner(client, headers, peopl
     assert bad.status_code == 400
 
 
+def test_a_search_lists_the_matching_jobs_under_way_first_and_reads_only_those(
+    app, client, headers, people, store, monkeypatch
+):  # type: ignore[no-untyped-def]
+    old = make(store, people["super"], "Import users from staff-a.csv (10 rows)", Event.START)
+    for n in range(30):
+        make(store, people["power"], f"Import users from pupils-{n}.csv (10 rows)", Event.START)
+    new = make(store, people["power"], "Import users from staff-b.csv (10 rows)", Event.START)
+    queued = make(store, people["super"], "Import users from staff-c.csv (10 rows)")
+    ended = make(store, people["super"], "Import users from staff-d.csv (10 rows)", Event.COMPLETE)
+    read: list[str] = []  # the ids of the records the page reads whole
+    served = app.state.runtime.store
+    get_many = served.get_many
+    monkeypatch.setattr(served, "get_many", lambda ids: read.extend(ids) or get_many(ids))
+    page = client.get("/admin/background-jobs?q=STAFF", headers=headers["super"])
+    assert rows(page.text) == [queued.id, new.id, old.id, ended.id]
+    under_way = {job.id for job in (old, new, queued)}
+    pupils = set(store.active_ids()) - under_way
+    assert read and not pupils & set(read)  # the 30 running jobs that do not match: not read
+    mine = client.get("/admin/background-jobs?tab=mine&q=staff", headers=headers["super"])
+    assert rows(mine.text) == [queued.id, old.id, ended.id]
+
+
 def test_ended_jobs_are_paginated_without_loss(client, headers, people, store):  # type: ignore[no-untyped-def]
     made = {
         make(store, people["super"], f"Import users from f{n}.csv (10 rows)", Event.COMPLETE).id
