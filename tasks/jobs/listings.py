@@ -25,6 +25,7 @@ class Listings:
     redis: redis.Redis
     words: WordIndex
     _active_owners: Script
+    _job_texts: Script
 
     def key(self, *parts: object) -> str:
         raise NotImplementedError  # JobStore's
@@ -79,12 +80,10 @@ class Listings:
         def take(ids: list[str]) -> None:
             nonlocal read, kept
             if matching is not None and ids:
-                pipe = self.redis.pipeline(transaction=False)
-                for job_id in ids:
-                    pipe.hmget(self.key("job", job_id), "description", "owner_name")
-                texts = cast(list[list[str | None]], pipe.execute())
+                flat = cast(list[str | None], self._job_texts(args=[self.key("job", ""), *ids]))
+                texts = zip(flat[0::2], flat[1::2], strict=True)
                 ids = [i for i, (d, o) in zip(ids, texts, strict=True) if matching(f"{d}\n{o}")]
-                read, kept = read + len(texts), kept + len(ids)
+                read, kept = read + len(flat) // 2, kept + len(ids)
             # Whole records are read a page's worth at a time, until the page is full.
             for start in range(0, len(ids), max(limit, 1)):
                 if len(found) >= limit:
@@ -145,9 +144,10 @@ class Listings:
 
 def next_chunk(wanted: int, read: int, kept: int) -> int:
     """How many ids to read next for `wanted` more jobs, when `kept` of the `read` so far
-    passed the search: enough at the rate seen, and a quarter more (at least 100, at most
-    1,000; an index that narrowed well needs few, a search that reads every job many)."""
+    passed the search: enough at the rate seen, and a quarter more, or four times as many as
+    so far while none has passed (at least 100, at most 1,000: an index that narrowed well
+    needs few, a search that reads every job many)."""
     if read == 0:
         return max(wanted, 100)
-    rate = max(kept / read, 0.001)
-    return min(max(math.ceil(wanted / rate * 1.25), 100, wanted), max(wanted, 1000))
+    enough = 4 * read if kept == 0 else math.ceil(wanted / (kept / read) * 1.25)
+    return min(max(enough, 100, wanted), max(wanted, 1000))

@@ -112,6 +112,7 @@ REWIND = lua("rewind")
 
 CLAIM = lua("claim")
 ACTIVE_OWNERS = lua("active_owners")
+JOB_TEXTS = lua("job_texts")
 
 
 RIDE_OUT_S = 20  # how long a command waits for a restarting Redis (see `JobStore.from_url`)
@@ -148,6 +149,7 @@ class JobStore(Listings, Beside):
         self._audit = client.register_script(AUDIT)
         self._claim = client.register_script(CLAIM)
         self._active_owners = client.register_script(ACTIVE_OWNERS)
+        self._job_texts = client.register_script(JOB_TEXTS)
         self.words = WordIndex(client, self.key)
         self.error_index = ErrorIndex(client, self.key)
 

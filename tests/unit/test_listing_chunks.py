@@ -16,7 +16,8 @@ def test_the_next_read_follows_the_rate_seen() -> None:
     assert next_chunk(45, 100, 5) == 1000  # 5 %: 900 would do, a quarter more, at most 1,000
     assert next_chunk(10, 100, 20) == 100  # 63 at 20 %, at least 100
     assert next_chunk(30, 100, 50) == 100
-    assert next_chunk(45, 1000, 0) == 1000  # nothing matched yet: as many as may be read
+    assert next_chunk(45, 100, 0) == 400  # nothing matched yet: four times as many
+    assert next_chunk(45, 500, 0) == 1000  # (at most 1,000)
 
 
 def test_a_page_larger_than_a_thousand_is_read_whole() -> None:
