@@ -2,7 +2,8 @@
 one owner or everyone, by status, and matching a search (through the word index). The status
 indexes of ended jobs are built from the records once, in a store that predates them.
 
-`Listings` is a part of `JobStore`, which gives it `redis`, `key()`, `get_many()` and `words`.
+`Listings` is a part of `JobStore`, which gives it `redis`, `key()`, `get_many()`, `words`
+and two Lua scripts (`active_owners`, `job_texts`).
 """
 
 from __future__ import annotations
