@@ -31,6 +31,7 @@ from tasks.data.db import courses, users
 from tasks.data.journal import CREATED, FAILED, TODO, UPDATED, Entry, lines_of, write_entries
 from tasks.data.retry import DEFAULT_BACKOFF, Backoff, retry_transient
 from tasks.data.users import InvalidUser, check_email, check_name, check_role
+from tasks.first_lines import FirstLines
 from tasks.jobs.context import AbortRequested, JobContext
 from tasks.jobs.middleware import current_job, massive_action
 from tasks.outcome import CHECK_OUTCOME, Tally
@@ -96,7 +97,7 @@ class _Import:
         self.is_update = params.get("on_existing", "skip") == "update"
         self.is_owner_superadmin = params.get("owner_role") == "superadmin"
         self.courses_by_code = courses_by_code
-        self.first_line: dict[str, int] = {}  # email -> line of its first occurrence
+        self.first_lines = FirstLines(int(params["rows"]))
         # A file has few distinct roles and sets of courses: each is checked once.
         self.roles_seen: dict[str, tuple[str | None, str]] = {}
         self.courses_seen: dict[str, tuple[list[int], str]] = {}
@@ -107,7 +108,7 @@ class _Import:
     def remember(self, line: int, row: dict[str, str]) -> None:
         """Note a row committed before a restart, so duplicates of it are still found."""
         try:
-            self.first_line.setdefault(check_email(row.get("email", "")), line)
+            self.first_lines.first(check_email(row.get("email", "")), line)
         except InvalidUser:
             pass
 
@@ -131,7 +132,7 @@ class _Import:
         except InvalidUser as exc:
             reasons.append(str(exc))
         else:
-            first = self.first_line.setdefault(email, line)
+            first = self.first_lines.first(email, line)
             if first != line:
                 reasons.append(f"duplicate of line {first} ({shorten(email)!r})")
         name = ""
