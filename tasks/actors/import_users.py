@@ -3,8 +3,9 @@
 Rows are checked one by one (each bad row is an error naming its line), and written in batches
 of `BATCH_ROWS`, each batch in one transaction together with its checkpoint, so that a job
 resumed after a crash neither skips nor repeats a row. While one batch is written (by a second
-thread, in order, one at a time) the next is read and checked, so that the database's work and
-ours overlap; a batch's errors are recorded when it is written. Each batch journals what it
+thread, in order, one at a time) the next is read, checked and looked up (who of it is on the
+platform already: `_Import.plan`), so that the database's work and ours overlap; a batch's
+errors are recorded when it is written. Each batch journals what it
 did to each line (tasks/data/journal.py) in its transaction. A check (`mode` "check") reads
 and judges every row the same way and writes nothing but its checkpoint, with the outcome so
 far: how many rows would be created, updated, left unchanged, or are errors. A retry
@@ -17,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -25,10 +26,27 @@ from sqlalchemy.engine import Engine
 
 from tasks.broker import worker_runtime
 from tasks.csv_input import read_rows, shorten
-from tasks.data.bulk import NewUser, create_users, find_enrolled, find_people
+from tasks.data.bulk import (
+    NewUser,
+    StagedUsers,
+    create_users,
+    find_enrolled,
+    find_people,
+    stage_users,
+)
 from tasks.data.courses import enroll
 from tasks.data.db import courses, users
-from tasks.data.journal import CREATED, FAILED, TODO, UPDATED, Entry, lines_of, write_entries
+from tasks.data.journal import (
+    CREATED,
+    FAILED,
+    TODO,
+    UPDATED,
+    EncodedEntries,
+    Entry,
+    encode_entries,
+    lines_of,
+    write_entries,
+)
 from tasks.data.retry import DEFAULT_BACKOFF, Backoff, retry_transient
 from tasks.data.users import InvalidUser, check_email, check_name, check_role
 from tasks.first_lines import FirstLines
@@ -78,6 +96,26 @@ class _Row:
     name: str
     role: str | None  # None: the file gives none (create as "user", keep when updating)
     course_ids: list[int]
+
+
+@dataclass(slots=True)
+class _Plan:
+    """A checked batch once looked up: what writing it does to whom, and all its errors."""
+
+    batch: _Checked
+    errors: list[tuple[str, str]]  # the check's, then the look-up's
+    entries: list[Entry]  # the journal's, the check's failed lines first
+    new: list[NewUser] = field(default_factory=list)
+    updates: list[dict[str, object]] = field(default_factory=list)
+    enrollments: list[tuple[int, int]] = field(default_factory=list)
+    skipped: int = 0  # existing users left as they are
+    # `new` and `entries` as the transaction sends them (made when the plan is complete)
+    staged: StagedUsers | None = None
+    encoded: EncodedEntries | None = None
+
+    def refuse(self, row: _Row, reason: str) -> None:
+        self.errors.append((f"line {row.line}", f"{shorten(row.email)!r} {reason}"))
+        self.entries.append(Entry(row.line, FAILED, row.email))
 
 
 class _Import:
@@ -188,111 +226,108 @@ class _Import:
             reason = f"unknown {noun} {listed}{more}"
         return [self.courses_by_code[code] for code in codes if code not in unknown], reason
 
-    def write(self, engine: Engine, batch: _Checked, position: int) -> None:
-        """Write one checked batch, with its errors; `position` counts the rows up to its end.
+    def plan(self, engine: Engine, batch: _Checked) -> _Plan:
+        """What writing `batch` does, given who is on the platform now. The look-up runs while
+        the batch before is written: that batch's users, all of other emails, change no answer
+        here, and somebody else's that do make the write fail and the batch be planned again."""
+        existing = retry_transient(
+            lambda: self.find_existing(engine, [row.email for row in batch.rows]),
+            f"looking up lines {batch.first_line}-{batch.last_line}",
+            self.backoff,
+        )
+        plan = _Plan(batch, list(batch.errors), list(batch.failed))
+        for row in batch.rows:
+            found = existing.get(row.email)
+            if found is None:
+                plan.new.append(NewUser(row.email, row.name, row.role or "user", row.course_ids))
+                plan.entries.append(Entry(row.line, CREATED, row.email))
+                continue
+            user_id, role, name = found
+            if not self.is_update:
+                plan.skipped += 1
+                continue
+            if role == "superadmin" and not self.is_owner_superadmin:
+                plan.refuse(row, "is a superadmin: only a Superadmin may update it")
+                continue
+            is_role_change = row.role not in (None, role)
+            if role == "power_user" and is_role_change and not self.is_owner_superadmin:
+                plan.refuse(row, "is a power_user: only a Superadmin may change the role of "
+                            "someone who can run jobs")  # fmt: skip
+                continue
+            plan.updates.append({"uid": user_id, "new_name": row.name,
+                                 "new_role": row.role or role, "old_name": name,
+                                 "old_role": role})  # fmt: skip
+            plan.entries.append(Entry(row.line, UPDATED, row.email, None, name, role))
+            plan.enrollments += [(user_id, course_id) for course_id in row.course_ids]
+        if not self.is_check:
+            plan.staged = stage_users(engine.dialect.name, plan.new)
+            plan.encoded = encode_entries(plan.entries)
+        return plan
+
+    def write(self, engine: Engine, plan: _Plan, position: int) -> None:
+        """Write one planned batch, with its errors; `position` counts the rows up to its end.
 
         If somebody else creates one of the batch's users between our look-up and our insert,
-        the batch is forgotten (its errors too) and checked again, once. A try that failed for
-        a transient cause (the database restarting) wrote nothing, and is forgotten and tried
-        again with backoff.
+        the batch is forgotten (its errors too), planned and written again, once. A try that
+        failed for a transient cause (the database restarting) wrote nothing, and is forgotten
+        and tried again with backoff.
         """
+        batch = plan.batch
         lines = f"writing lines {batch.first_line}-{batch.last_line}"
 
         def forget() -> None:
             self.ctx.resume(position - batch.size)
 
-        def attempt() -> None:
+        def attempt(plan: _Plan) -> None:
             retry_transient(
-                lambda: self._write(engine, batch, position), lines, self.backoff, forget
+                lambda: self._write(engine, plan, position), lines, self.backoff, forget
             )
 
         try:
-            attempt()
+            attempt(plan)
         except sa.exc.IntegrityError:
             forget()
             try:
-                attempt()
+                attempt(self.plan(engine, batch))
             except sa.exc.IntegrityError:
                 raise ImportConflict(
                     f"users of lines {batch.first_line}-{batch.last_line} were being created by "
                     "someone else at the same time: run the import again"
                 ) from None
 
-    def _write(self, engine: Engine, batch: _Checked, position: int) -> None:
-        for item, message in batch.errors:
+    def _write(self, engine: Engine, plan: _Plan, position: int) -> None:
+        for item, message in plan.errors:
             self.ctx.error(item, message)
-        good = batch.rows
-        existing = self.find_existing(engine, [row.email for row in good])
-        new: list[NewUser] = []
-        updates: list[dict[str, object]] = []
-        enrollments: list[tuple[int, int]] = []
-        entries = list(batch.failed)
-        skipped = 0
-        now = time.time()
-        for row in good:
-            found = existing.get(row.email)
-            if found is None:
-                new.append(NewUser(row.email, row.name, row.role or "user", row.course_ids))
-                entries.append(Entry(row.line, CREATED, row.email))
-                continue
-            user_id, role, name = found
-            if not self.is_update:
-                skipped += 1
-                continue
-            if role == "superadmin" and not self.is_owner_superadmin:
-                self.refuse(row, entries, "is a superadmin: only a Superadmin may update it")
-                continue
-            is_role_change = row.role not in (None, role)
-            if role == "power_user" and is_role_change and not self.is_owner_superadmin:
-                self.refuse(row, entries, "is a power_user: only a Superadmin may change the"
-                            " role of someone who can run jobs")  # fmt: skip
-                continue
-            updates.append({"uid": user_id, "new_name": row.name, "new_role": row.role or role,
-                            "old_name": name, "old_role": role})  # fmt: skip
-            entries.append(Entry(row.line, UPDATED, row.email, None, name, role))
-            enrollments += [(user_id, course_id) for course_id in row.course_ids]
         self.ctx.save()
         if self.is_check:
-            self.count(engine, batch, new, updates, enrollments, skipped, entries, position)
+            self.count(engine, plan, position)
             return
+        now = time.time()
         with engine.begin() as conn:
-            create_users(conn, new, now, self.job_id)
-            if updates:
+            create_users(conn, plan.staged or plan.new, now, self.job_id)
+            if plan.updates:
                 conn.execute(
                     sa.update(users)
                     .where(users.c.id == sa.bindparam("uid"))
                     .values(name=sa.bindparam("new_name"), role=sa.bindparam("new_role"),
                             updated_at=now, updated_by=self.job_id),
-                    updates,
+                    plan.updates,
                 )  # fmt: skip
-            if enrollments:
-                enroll(conn, enrollments, job_id=self.job_id)
-            write_entries(conn, self.job_id, entries, now)
+            if plan.enrollments:
+                enroll(conn, plan.enrollments, job_id=self.job_id)
+            write_entries(conn, self.job_id, plan.encoded or plan.entries, now)
             save_checkpoint(conn, self.job_id, position, self.ctx.run)
-        self.ctx.advance(batch.size)
+        self.ctx.advance(plan.batch.size)
 
-    def refuse(self, row: _Row, entries: list[Entry], reason: str) -> None:
-        self.ctx.error(f"line {row.line}", f"{shorten(row.email)!r} {reason}")
-        entries.append(Entry(row.line, FAILED, row.email))
-
-    def count(
-        self,
-        engine: Engine,
-        batch: _Checked,
-        new: list[NewUser],
-        updates: list[dict[str, object]],
-        enrollments: list[tuple[int, int]],
-        skipped: int,
-        entries: list[Entry],
-        position: int,
-    ) -> None:
+    def count(self, engine: Engine, plan: _Plan, position: int) -> None:
         """A check's batch: what writing it would do, counted and saved with the checkpoint.
         An update that would change nothing (same name and role, every course already
         enrolled) counts as unchanged."""
+        updates = plan.updates
         with engine.connect() as conn:
             enrolled = find_enrolled(conn, {int(str(u["uid"])) for u in updates})
         wanted: dict[int, set[int]] = {}
-        for user_id, course_id in enrollments:
+        for user_id, course_id in plan.enrollments:
             wanted.setdefault(user_id, set()).add(course_id)
         identical = sum(
             1
@@ -300,18 +335,18 @@ class _Import:
             if (u["new_name"], u["new_role"]) == (u["old_name"], u["old_role"])
             and all((u["uid"], c) in enrolled for c in wanted.get(int(str(u["uid"])), ()))
         )
-        failed = sum(1 for entry in entries if entry.action == FAILED)
+        failed = sum(1 for entry in plan.entries if entry.action == FAILED)
         tally = self.tally.plus(
-            create=len(new),
+            create=len(plan.new),
             update=len(updates) - identical,
-            unchanged=skipped + identical,
+            unchanged=plan.skipped + identical,
             error=failed,
         )
         with engine.begin() as conn:
             save_checkpoint(conn, self.job_id, position, self.ctx.run, tally.saved())
         self.tally = tally
         self.ctx.set_outcome(tally.counts)
-        self.ctx.advance(batch.size)
+        self.ctx.advance(plan.batch.size)
 
     @staticmethod
     def find_existing(engine: Engine, emails: list[str]) -> dict[str, tuple[int, str, str]]:
@@ -350,10 +385,10 @@ def run_import(
         writing: Future[None] | None = None
 
         def write(batch: list[tuple[int, dict[str, str]]], position: int) -> Future[None]:
-            checked = work.check_batch(batch)
+            plan = work.plan(engine, work.check_batch(batch))
             if writing is not None:
                 writing.result()  # the batch before is committed (or its error raised here)
-            return writer.submit(work.write, engine, checked, position)
+            return writer.submit(work.write, engine, plan, position)
 
         batch: list[tuple[int, dict[str, str]]] = []
         position = 0

@@ -48,15 +48,20 @@ class Chunk:
     at: float
 
 
-def write_entries(conn: Connection, job_id: str, entries: Sequence[Entry], at: float) -> None:
-    """Add `entries` (one batch's: no line in an earlier batch) to the journal of `job_id`, in
-    the caller's transaction: one row per action."""
+@dataclass(frozen=True, slots=True)
+class EncodedEntries:
+    """One batch's entries as the journal keeps them (`encode_entries`): made before the
+    transaction that writes them, so that an import does it while its batch before is written."""
+
+    rows: list[dict[str, object]]  # one per action: line, action, size and the JSON entries
+
+
+def encode_entries(entries: Sequence[Entry]) -> EncodedEntries:
     by_action: dict[str, list[Entry]] = {}
     for entry in entries:
         by_action.setdefault(entry.action, []).append(entry)
-    rows = [
+    rows: list[dict[str, object]] = [
         {
-            "job_id": job_id,
             "line": min(e.line for e in chunk),
             "action": action,
             "size": len(chunk),
@@ -64,12 +69,22 @@ def write_entries(conn: Connection, job_id: str, entries: Sequence[Entry], at: f
                 [[e.line, e.email, e.course, e.before_name, e.before_role] for e in chunk],
                 separators=(",", ":"),
             ),
-            "at": at,
         }
         for action, chunk in by_action.items()
     ]
-    if rows:
-        conn.execute(sa.insert(journal), rows)
+    return EncodedEntries(rows)
+
+
+def write_entries(
+    conn: Connection, job_id: str, entries: Sequence[Entry] | EncodedEntries, at: float
+) -> None:
+    """Add `entries` (one batch's: no line in an earlier batch) to the journal of `job_id`, in
+    the caller's transaction: one row per action."""
+    encoded = entries if isinstance(entries, EncodedEntries) else encode_entries(entries)
+    if encoded.rows:
+        conn.execute(
+            sa.insert(journal), [{**row, "job_id": job_id, "at": at} for row in encoded.rows]
+        )
 
 
 def _chunk(row: sa.Row[tuple[object, ...]]) -> Chunk:

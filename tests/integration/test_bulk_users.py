@@ -1,4 +1,4 @@
-"""The import's fast path on both databases (PostgreSQL's COPY, SQLite's executemany): the users
+"""The import's fast path on both databases (PostgreSQL's COPY, SQLite's JSON arrays): the users
 and their enrollments written in file order, a taken email refused with nothing written, and
 the whole `run_import` finding duplicates in the file and against the platform, updating, and
 resuming from its checkpoint without writing a row twice. PostgreSQL joins where
@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tasks.actors.import_users import BATCH_ROWS, run_import
+from tasks.actors.import_users import BATCH_ROWS, _Import, run_import
 from tasks.data.bulk import NewUser, add_enrollments, create_users, find_enrolled, find_users
 from tasks.data.courses import add_course, count_enrollments
 from tasks.data.db import connect, create_schema, enrollments, metadata, users
@@ -67,16 +67,21 @@ def test_create_users_writes_them_in_order_with_their_courses(db: Engine) -> Non
         NewUser("zed@example.org", "Zed", "user", [1, 2]),
         NewUser("amy@example.org", "Amy, Jr.", "power_user", []),
         NewUser("bea@example.org", 'Bea "B" \\N \t\n\r end', "user", [2]),
+        NewUser("zoe@example.org", "Zoë 李 \u2028 [1]", "user", [1]),
     ]
     with db.begin() as conn:
-        assert create_users(conn, new, time.time()) == 3
+        assert create_users(conn, new, time.time()) == 4
     people, pairs = rows_of(db)
     assert people == [
         ("zed@example.org", "Zed", "user"),
         ("amy@example.org", "Amy, Jr.", "power_user"),
         ("bea@example.org", 'Bea "B" \\N \t\n\r end', "user"),
+        ("zoe@example.org", "Zoë 李 \u2028 [1]", "user"),
     ]
-    assert pairs == {("zed@example.org", 1), ("zed@example.org", 2), ("bea@example.org", 2)}
+    assert pairs == {
+        ("zed@example.org", 1), ("zed@example.org", 2), ("bea@example.org", 2),
+        ("zoe@example.org", 1),
+    }  # fmt: skip
 
 
 def test_create_users_refuses_a_taken_email_and_writes_nothing(db: Engine) -> None:
@@ -208,3 +213,53 @@ def test_add_enrollments_keeps_a_pair_enrolled_meanwhile_as_it_is(db: Engine) ->
             enrollments.c.user_id == ids[0], enrollments.c.course_id == 1
         )
         assert conn.execute(first).scalar_one() == 1.0
+
+
+def test_a_user_created_by_someone_else_after_the_look_up_makes_the_batch_plan_again(
+    db: Engine, store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second batch is looked up while the first is written; somebody creates one of its
+    users right after. Its insert fails, and the batch is forgotten (its errors too), looked up
+    again and written: that user is skipped as existing, every other row written once."""
+    rows = BATCH_ROWS + 10
+    lines = [f"u{i}@example.org,User {i},," for i in range(rows - 1)] + ["bad@@x,Bad,,"]
+    data = "email,name,role,courses\n" + "\n".join(lines) + "\n"
+    racer = f"u{BATCH_ROWS + 3}@example.org"
+    look_up = _Import.find_existing
+    calls: list[list[str]] = []
+
+    def find_then_race(engine: Engine, emails: list[str]) -> dict[str, tuple[int, str, str]]:
+        found = look_up(engine, emails)
+        calls.append(emails)
+        if racer in emails and len(calls) == 2:
+            with engine.begin() as conn:
+                add_user(conn, racer, "Somebody Else's", "user")
+        return found
+
+    monkeypatch.setattr(_Import, "find_existing", staticmethod(find_then_race))
+    _, ledger = import_file(db, store, data, "skip")
+    assert [racer in emails for emails in calls] == [False, True, True]
+    assert ledger == [(f"line {rows + 1}", "'bad@@x' is not a valid email address")]
+    assert count_users(db) == rows - 1
+    people, _ = rows_of(db)
+    assert (racer, "Somebody Else's", "user") in people
+    assert len({email for email, _, _ in people}) == rows - 1
+
+
+def test_batches_on_one_connection_each_write_only_their_own_users(db: Engine) -> None:
+    """PostgreSQL's staging table stays with its connection, emptied at each commit, and is
+    made again after a batch that rolled back made it."""
+    engine = connect(str(db.url.render_as_string(hide_password=False)))
+    engine.pool = sa.pool.StaticPool(creator=engine.pool._creator)  # one connection for all
+    first = [NewUser(f"a{i}@example.org", f"A {i}", "user", [1]) for i in range(3)]
+    second = [NewUser(f"b{i}@example.org", f"B {i}", "user", [2]) for i in range(2)]
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        create_users(conn, first + first[:1], time.time())  # rolled back, the table with it
+    with engine.begin() as conn:
+        assert create_users(conn, first, time.time()) == 3
+    with engine.begin() as conn:
+        assert create_users(conn, second, time.time()) == 2
+    engine.dispose()
+    people, pairs = rows_of(db)
+    assert [email for email, _, _ in people] == [u.email for u in first + second]
+    assert pairs == {(u.email, 1) for u in first} | {(u.email, 2) for u in second}
