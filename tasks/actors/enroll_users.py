@@ -3,15 +3,19 @@
 The input is an upload with the header `email,course`. An unknown user or course, or a pair
 already enrolled, is an error that names the pair; the others are written in batches of
 `BATCH_ROWS`, each in one transaction with its checkpoint, its failed lines journaled
-(tasks/data/journal.py) and its enrollments marked with the job's id. A check (`mode` "check")
-writes only its checkpoint, with the outcome so far; a retry (`only_todo`) does only the lines
-its journal lists. `run_enrollment` is the whole action, callable without Dramatiq.
+(tasks/data/journal.py) and its enrollments marked with the job's id. As in an import, one
+batch is read and looked up while the batch before is written by a second thread. A check
+(`mode` "check") writes only its checkpoint, with the outcome so far; a retry (`only_todo`)
+does only the lines its journal lists. `run_enrollment` is the whole action, callable
+without Dramatiq.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,71 +41,88 @@ class _Enrollment:
     """What one enrollment job knows across batches."""
 
     def __init__(
-        self, ctx: JobContext, job_id: str, params: Mapping[str, Any], tally: Tally
+        self,
+        ctx: JobContext,
+        job_id: str,
+        params: Mapping[str, Any],
+        courses_by_code: dict[str, int],
+        backoff: Backoff,
+        tally: Tally,
     ) -> None:
         self.ctx = ctx
         self.job_id = job_id
         self.is_check = params.get("mode") == "check"
+        self.courses_by_code = courses_by_code
+        self.backoff = backoff
         self.tally = tally
 
+    def plan(self, engine: Engine, batch: list[Pair], in_flight: set[tuple[int, int]]) -> _Plan:
+        """What enrolling `batch` does. The look-up runs while the batch before is written:
+        `in_flight` holds the pairs that batch enrolls, already enrolled for this one."""
+        emails = list({email for _, email, _ in batch if email})
 
-def _write_batch(
-    work: _Enrollment,
-    engine: Engine,
-    courses_by_code: dict[str, int],
-    batch: list[Pair],
-    position: int,
-    backoff: Backoff,
-) -> None:
-    """`_write` one batch; a try that failed for a transient cause wrote nothing, and is
-    forgotten (its errors too) and tried again with backoff."""
-    ctx = work.ctx
-    retry_transient(
-        lambda: _write(work, engine, courses_by_code, batch, position),
-        f"enrolling pairs {position - len(batch) + 1}-{position}",
-        backoff,
-        forget=lambda: ctx.resume(position - len(batch)),
-    )
+        def look_up() -> tuple[dict[str, int], set[tuple[int, int]]]:
+            with engine.connect() as conn:
+                found = find_users(conn, emails)
+                user_ids = {email: user_id for email, (user_id, _) in found.items()}
+                return user_ids, find_enrolled(conn, user_ids.values())
+
+        first, last = batch[0][0], batch[-1][0]
+        user_ids, enrolled = retry_transient(
+            look_up, f"looking up lines {first}-{last}", self.backoff
+        )
+        enrolled |= in_flight
+        plan = _Plan(len(batch))
+        for line, email, code in batch:
+            reason = _reason(email, code, user_ids, self.courses_by_code)
+            if reason is None:
+                pair = (user_ids[email], self.courses_by_code[code])
+                if pair not in enrolled:
+                    enrolled.add(pair)  # a repeat later in the batch is already enrolled too
+                    plan.good.append(pair)
+                    continue
+                reason = f"{shorten(email)!r} is already enrolled in {shorten(code)!r}"
+            plan.errors.append((f"{shorten(email, 100)} / {shorten(code, 60)}", reason))
+            plan.failed.append(Entry(line, FAILED, email, code))
+        return plan
+
+    def write(self, engine: Engine, plan: _Plan, position: int) -> None:
+        """Enroll one planned batch and record its errors; `position` counts the pairs up to
+        its end. A try that failed for a transient cause wrote nothing, and is forgotten (its
+        errors too) and tried again with backoff."""
+        retry_transient(
+            lambda: self._write(engine, plan, position),
+            f"enrolling pairs {position - plan.size + 1}-{position}",
+            self.backoff,
+            forget=lambda: self.ctx.resume(position - plan.size),
+        )
+
+    def _write(self, engine: Engine, plan: _Plan, position: int) -> None:
+        ctx = self.ctx
+        for item, message in plan.errors:
+            ctx.error(item, message)
+        ctx.save()
+        now = time.time()
+        tally = self.tally.plus(create=len(plan.good), error=len(plan.failed))
+        with engine.begin() as conn:
+            if not self.is_check:
+                add_enrollments(conn, plan.good, now, self.job_id)
+                write_entries(conn, self.job_id, plan.failed, now)
+            save_checkpoint(conn, self.job_id, position, ctx.run, tally.saved())
+        self.tally = tally
+        if self.is_check:
+            ctx.set_outcome(tally.counts)
+        ctx.advance(plan.size)
 
 
-def _write(
-    work: _Enrollment,
-    engine: Engine,
-    courses_by_code: dict[str, int],
-    batch: list[Pair],
-    position: int,
-) -> None:
-    """Check and enroll one batch of pairs; `position` counts the pairs up to its end."""
-    ctx = work.ctx
-    emails = list({email for _, email, _ in batch if email})
-    with engine.connect() as conn:
-        user_ids = {email: user_id for email, (user_id, _) in find_users(conn, emails).items()}
-        enrolled = find_enrolled(conn, user_ids.values())
-    good: list[tuple[int, int]] = []
-    failed: list[Entry] = []
-    for line, email, code in batch:
-        reason = _reason(email, code, user_ids, courses_by_code)
-        if reason is None:
-            pair = (user_ids[email], courses_by_code[code])
-            if pair not in enrolled:
-                enrolled.add(pair)  # a repeat later in the batch is already enrolled too
-                good.append(pair)
-                continue
-            reason = f"{shorten(email)!r} is already enrolled in {shorten(code)!r}"
-        ctx.error(f"{shorten(email, 100)} / {shorten(code, 60)}", reason)
-        failed.append(Entry(line, FAILED, email, code))
-    ctx.save()
-    now = time.time()
-    tally = work.tally.plus(create=len(good), error=len(failed))
-    with engine.begin() as conn:
-        if not work.is_check:
-            add_enrollments(conn, good, now, work.job_id)
-            write_entries(conn, work.job_id, failed, now)
-        save_checkpoint(conn, work.job_id, position, ctx.run, tally.saved())
-    work.tally = tally
-    if work.is_check:
-        ctx.set_outcome(tally.counts)
-    ctx.advance(len(batch))
+@dataclass(slots=True)
+class _Plan:
+    """A batch of pairs once looked up: those to enroll, and why each other cannot be."""
+
+    size: int
+    good: list[tuple[int, int]] = field(default_factory=list)  # (user_id, course_id)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (item, message)
+    failed: list[Entry] = field(default_factory=list)  # the journal's entries for the errors
 
 
 def _reason(
@@ -140,24 +161,38 @@ def run_enrollment(
     start, courses_by_code, tally, todo = retry_transient(begin, "reading the checkpoint", backoff)
     ctx.resume(start)
     ctx.set_total(int(params["rows"]))
-    work = _Enrollment(ctx, job_id, params, tally)
+    work = _Enrollment(ctx, job_id, params, courses_by_code, backoff, tally)
     if work.is_check:
         ctx.set_outcome(tally.counts)
-    batch: list[Pair] = []
-    position = 0
-    for line, row in read_rows(stream_upload(engine, job_id, backoff)):
-        if todo is not None and line not in todo:
-            continue
-        position += 1
-        if position <= start:
-            continue
-        email, code = normalize_email(row.get("email", "")), row.get("course", "").strip()
-        batch.append((line, email, code))
-        if len(batch) == BATCH_ROWS:
-            _write_batch(work, engine, courses_by_code, batch, position, backoff)
-            batch = []
-    if batch:
-        _write_batch(work, engine, courses_by_code, batch, position, backoff)
+    with ThreadPoolExecutor(1, thread_name_prefix=f"enroll-{job_id}") as writer:
+        writing: Future[None] | None = None
+        in_flight: set[tuple[int, int]] = set()  # the pairs of the batch being written
+
+        def write(batch: list[Pair], position: int) -> Future[None]:
+            nonlocal in_flight
+            plan = work.plan(engine, batch, in_flight)
+            if writing is not None:
+                writing.result()  # the batch before is committed (or its error raised here)
+            in_flight = set(plan.good)
+            return writer.submit(work.write, engine, plan, position)
+
+        batch: list[Pair] = []
+        position = 0
+        for line, row in read_rows(stream_upload(engine, job_id, backoff)):
+            if todo is not None and line not in todo:
+                continue
+            position += 1
+            if position <= start:
+                continue
+            email, code = normalize_email(row.get("email", "")), row.get("course", "").strip()
+            batch.append((line, email, code))
+            if len(batch) == BATCH_ROWS:
+                writing = write(batch, position)
+                batch = []
+        if batch:
+            writing = write(batch, position)
+        if writing is not None:
+            writing.result()
 
 
 @massive_action

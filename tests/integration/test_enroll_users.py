@@ -3,20 +3,27 @@ pair, and every pair that cannot be enrolled named in the error ledger with its 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tasks.actors.enroll_users import BATCH_ROWS, _Enrollment, run_enrollment
 from tasks.csv_input import InvalidUpload
 from tasks.data.courses import enroll
 from tasks.data.db import enrollments
 from tasks.data.users import add_user
-from tasks.jobs.model import Person, Status
+from tasks.jobs.context import JobContext
+from tasks.jobs.model import Event, Person, Status
 from tasks.jobs.store import JobStore
 from tasks.launch import launch_enrollment, pairs_csv
 from tasks.runtime import Runtime
+from tasks.uploads import save_upload
+from tests.support.jobs import new_job
 
 
 @pytest.fixture
@@ -134,3 +141,50 @@ def test_many_pairs_across_batches_are_counted_exactly(
     assert (ended.status, ended.done, ended.total) == (Status.COMPLETED, 1350, 1350)
     assert ended.error_count == store.error_count(job.id) == 150
     assert len(enrolled(engine)) == 1200
+
+
+def test_a_pair_of_the_batch_being_written_is_already_enrolled_in_the_next(
+    store: JobStore,
+    engine: Engine,
+    learners: dict[str, int],
+    catalogue: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The next batch is looked up while the one before is written: here the first batch's
+    write waits until the second is planned, so its pairs are not in the database yet when
+    the second looks; the second's repeat of one is still an error, not enrolled twice."""
+    pairs = [("ann@example.org", "CS101")] + [("bob@example.org", "MATH200")] * (BATCH_ROWS - 1)
+    pairs += [("ann@example.org", "CS101"), ("cid@example.org", "CS101")]
+    data = "email,course\n" + "".join(f"{email},{code}\n" for email, code in pairs)
+    planned, write, plan = threading.Event(), _Enrollment.write, _Enrollment.plan
+
+    def plan_then_tell(self: _Enrollment, *args: Any) -> Any:
+        found = plan(self, *args)
+        if found.size < BATCH_ROWS:  # the second batch
+            planned.set()
+        return found
+
+    def write_once_planned(self: _Enrollment, *args: Any) -> None:
+        assert planned.wait(10)
+        write(self, *args)
+
+    monkeypatch.setattr(_Enrollment, "plan", plan_then_tell)
+    monkeypatch.setattr(_Enrollment, "write", write_once_planned)
+    params = {"rows": len(pairs), "owner_role": "superadmin"}
+    job = new_job(store, Person(1, "Rosa Root"), params=params, total=len(pairs))
+    with engine.begin() as conn:
+        save_upload(conn, job.id, [data.encode()])
+    ctx = JobContext(store, store.transition(job.id, Event.START, at=time.time()))
+    run_enrollment(ctx, engine, job.id, params)
+    ctx.close()
+
+    errors = {(e.item, e.message) for e in store.errors(job.id, limit=10_000).items}
+    repeat = ("ann@example.org / CS101", "'ann@example.org' is already enrolled in 'CS101'")
+    assert repeat in errors
+    assert len(errors) == 2  # and bob's repeats, all one item
+    assert store.error_count(job.id) == BATCH_ROWS - 2 + 1
+    assert enrolled(engine) == {
+        (learners["ann@example.org"], catalogue["CS101"]),
+        (learners["bob@example.org"], catalogue["MATH200"]),
+        (learners["cid@example.org"], catalogue["CS101"]),
+    }
