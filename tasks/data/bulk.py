@@ -200,10 +200,14 @@ def add_enrollments(
     if not pairs:
         return
     if conn.dialect.name != "postgresql":
+        # One statement over a JSON array: an executemany binds each row holding the GIL,
+        # which the enrollment's other thread needs to read and look up its next batch.
+        # (`WHERE true`: SQLite's parser needs it between a SELECT and ON CONFLICT.)
         conn.exec_driver_sql(
             "INSERT INTO enrollments (user_id, course_id, enrolled_at, job_id) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [(user_id, course_id, at, job_id) for user_id, course_id in pairs],
+            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?1, ?2 "
+            "FROM json_each(?3) WHERE true ON CONFLICT DO NOTHING",
+            (at, job_id, _json(pairs)),
         )
         return
     conn.exec_driver_sql(
