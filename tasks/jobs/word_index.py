@@ -30,6 +30,13 @@ SEARCH_WORDS = 5000
 SEARCH_UNION = 20_000
 
 
+def _starting(prefix: str) -> tuple[bytes, bytes]:
+    """ZRANGEBYLEX's bounds for the words that start with `prefix`."""
+    start = prefix.encode()
+    # In UTF-8 no byte is 0xff: "(prefix\xff" bounds every word that starts with it.
+    return b"[" + start, b"(" + start + b"\xff"
+
+
 class WordIndex:
     def __init__(self, client: redis.Redis, key: Callable[..., str]) -> None:
         self.redis = client
@@ -116,37 +123,31 @@ class WordIndex:
             pipe.expire(dest, SEARCH_TTL_S)
             pipe.execute()
             return dest
-        options = [words for words in self._options(found) if len(words) <= SEARCH_WORDS]
-        args: list[str | int] = [self.key("jobs", "word", ""), SEARCH_UNION, SEARCH_TTL_S]
-        for words in options:
-            args += [len(words), *words]
+        options = self._options(found)
+        args = [self.key("jobs", "word", ""), SEARCH_UNION, SEARCH_TTL_S, SEARCH_WORDS, *options]
         chosen = cast(int, self._fewest_jobs(keys=[dest], args=args)) if options else 0
         return dest if chosen else None
 
-    def _options(self, found: Lookup) -> list[list[str]]:
-        """The words with a word set each that hold every job with a word that starts with
-        `found.starts`; those for a word that ends with `found.ends`; those for a word that
-        contains `found.inside` (the fewest jobs of them are what a search needs to read).
-        Each has at most SEARCH_WORDS + 1 words: one with more is not looked at."""
-        options: list[list[str]] = []
+    def _options(self, found: Lookup) -> list[str | bytes | int]:
+        """The fewest_jobs script's options (the fewest jobs of them are what a search needs
+        to read): the words with a word set each that hold every job with a word that starts
+        with `found.starts` (read by the script: a word's start can have thousands); those
+        for a word that ends with `found.ends`; those for a word that contains
+        `found.inside`. An option of more than SEARCH_WORDS words is not looked at."""
+        options: list[str | bytes | int] = []
         if found.starts:
-            options.append(self._words_starting(self.key("jobs", "words"), found.starts))
+            options += ["range", self.key("jobs", "words"), *_starting(found.starts)]
         if found.ends:
-            backwards = self._words_starting(
-                self.key("jobs", "words", "reversed"), found.ends[::-1]
+            vocabulary = self.key("jobs", "words", "reversed")
+            low, high = _starting(found.ends[::-1])
+            backwards = cast(
+                list[str], self.redis.zrangebylex(vocabulary, low, high, 0, SEARCH_WORDS + 1)
             )
-            options.append([word[::-1] for word in backwards])
+            options += [len(backwards), *(word[::-1] for word in backwards)]
         if found.inside:
-            options.append(self._words_containing(found.inside))
+            inside = self._words_containing(found.inside)
+            options += [len(inside), *inside]
         return options
-
-    def _words_starting(self, vocabulary: str, prefix: str) -> list[str]:
-        """The words of `vocabulary` that start with `prefix` (SEARCH_WORDS + 1 at most)."""
-        start = prefix.encode()
-        # In UTF-8 no byte is 0xff: "(prefix\xff" bounds every word that starts with it.
-        low, high = b"[" + start, b"(" + start + b"\xff"
-        words = self.redis.zrangebylex(vocabulary, low, high, 0, SEARCH_WORDS + 1)
-        return cast(list[str], words)
 
     def _words_containing(self, piece: str) -> list[str]:
         """The words that contain `piece` (SEARCH_WORDS + 1 at most): those filed under

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
+from tasks.jobs import word_index
 from tasks.jobs.model import Event, Job, Person, Status, to_fields
 from tasks.jobs.records import new_job_id
 from tasks.jobs.search import text_of
@@ -206,3 +209,18 @@ def test_counts_by_status_read_only_the_jobs_not_ended(store: JobStore) -> None:
     assert (counts[Status.QUEUED], counts[Status.COMPLETED]) == (2, len(jobs) - 2)
     read = commands(store, "hget") + commands(store, "hmget") + commands(store, "hgetall")
     assert read - before == 2
+
+
+def test_a_word_start_of_more_words_than_allowed_is_not_looked_up(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The script reads a word's start from the vocabulary itself: past SEARCH_WORDS words the
+    option is not looked at, and the search reads the jobs newest first (the same answer)."""
+    monkeypatch.setattr(word_index, "SEARCH_WORDS", 5)
+    for n in range(8):
+        add(store, f"Import users from batch{n}.csv", ADA)
+    few = [add(store, f"Import users from rare{n}.csv", GRACE) for n in range(3)]
+    assert store.words.search_key("batch") is None  # 8 words start with it
+    assert store.words.search_key("rare") is not None  # 3 do
+    assert [j.id for j in store.list_jobs(search="rare").items] == [j.id for j in few[::-1]]
+    assert len(store.list_jobs(search="batch").items) == 8
