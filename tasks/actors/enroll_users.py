@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +31,7 @@ from tasks.jobs.context import JobContext
 from tasks.jobs.middleware import current_job, massive_action
 from tasks.outcome import CHECK_OUTCOME, Tally
 from tasks.uploads import claim_checkpoint, load_tally, save_checkpoint, stream_upload
+from tasks.write_behind import WriteBehind
 
 BATCH_ROWS = 5000
 Pair = tuple[int, str, str]  # (line, email, course code)
@@ -55,10 +55,12 @@ class _Enrollment:
         self.courses_by_code = courses_by_code
         self.backoff = backoff
         self.tally = tally
+        self.in_flight: set[tuple[int, int]] = set()  # the pairs of the batch planned last
 
-    def plan(self, engine: Engine, batch: list[Pair], in_flight: set[tuple[int, int]]) -> _Plan:
-        """What enrolling `batch` does. The look-up runs while the batch before is written:
-        `in_flight` holds the pairs that batch enrolls, already enrolled for this one."""
+    def plan(self, engine: Engine, batch: list[Pair]) -> _Plan:
+        """What enrolling `batch` does. The look-up runs while the batch planned before it is
+        written (tasks/write_behind.py): the pairs that batch enrolls are already enrolled for
+        this one."""
         emails = list({email for _, email, _ in batch if email})
 
         def look_up() -> tuple[dict[str, int], set[tuple[int, int]]]:
@@ -71,7 +73,7 @@ class _Enrollment:
         user_ids, enrolled = retry_transient(
             look_up, f"looking up lines {first}-{last}", self.backoff
         )
-        enrolled |= in_flight
+        enrolled |= self.in_flight
         plan = _Plan(len(batch))
         for line, email, code in batch:
             reason = _reason(email, code, user_ids, self.courses_by_code)
@@ -84,6 +86,7 @@ class _Enrollment:
                 reason = f"{shorten(email)!r} is already enrolled in {shorten(code)!r}"
             plan.errors.append((f"{shorten(email, 100)} / {shorten(code, 60)}", reason))
             plan.failed.append(Entry(line, FAILED, email, code))
+        self.in_flight = set(plan.good)
         return plan
 
     def write(self, engine: Engine, plan: _Plan, position: int) -> None:
@@ -164,18 +167,14 @@ def run_enrollment(
     work = _Enrollment(ctx, job_id, params, courses_by_code, backoff, tally)
     if work.is_check:
         ctx.set_outcome(tally.counts)
-    with ThreadPoolExecutor(1, thread_name_prefix=f"enroll-{job_id}") as writer:
-        writing: Future[None] | None = None
-        in_flight: set[tuple[int, int]] = set()  # the pairs of the batch being written
 
-        def write(batch: list[Pair], position: int) -> Future[None]:
-            nonlocal in_flight
-            plan = work.plan(engine, batch, in_flight)
-            if writing is not None:
-                writing.result()  # the batch before is committed (or its error raised here)
-            in_flight = set(plan.good)
-            return writer.submit(work.write, engine, plan, position)
+    def plan(batch: list[Pair]) -> _Plan:
+        return work.plan(engine, batch)
 
+    def write(plan: _Plan, position: int) -> None:
+        work.write(engine, plan, position)
+
+    with WriteBehind(plan, write, f"enroll-{job_id}") as writer:
         batch: list[Pair] = []
         position = 0
         for line, row in read_rows(stream_upload(engine, job_id, backoff)):
@@ -187,12 +186,10 @@ def run_enrollment(
             email, code = normalize_email(row.get("email", "")), row.get("course", "").strip()
             batch.append((line, email, code))
             if len(batch) == BATCH_ROWS:
-                writing = write(batch, position)
+                writer.add(batch, position)
                 batch = []
         if batch:
-            writing = write(batch, position)
-        if writing is not None:
-            writing.result()
+            writer.add(batch, position)
 
 
 @massive_action

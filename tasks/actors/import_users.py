@@ -3,9 +3,9 @@
 Rows are checked one by one (each bad row is an error naming its line), and written in batches
 of `BATCH_ROWS`, each batch in one transaction together with its checkpoint, so that a job
 resumed after a crash neither skips nor repeats a row. While one batch is written (by a second
-thread, in order, one at a time) the next is read, checked and looked up (who of it is on the
-platform already: `_Import.plan`), so that the database's work and ours overlap; a batch's
-errors are recorded when it is written. Each batch journals what it
+thread, in order, one at a time: tasks/write_behind.py) the next is read, checked and looked up
+(who of it is on the platform already: `_Import.plan`), so that the database's work and ours
+overlap; a batch's errors are recorded when it is written. Each batch journals what it
 did to each line (tasks/data/journal.py) in its transaction. A check (`mode` "check") reads
 and judges every row the same way and writes nothing but its checkpoint, with the outcome so
 far: how many rows would be created, updated, left unchanged, or are errors. A retry
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -54,6 +53,7 @@ from tasks.jobs.context import AbortRequested, JobContext
 from tasks.jobs.middleware import current_job, massive_action
 from tasks.outcome import CHECK_OUTCOME, Tally
 from tasks.uploads import claim_checkpoint, load_tally, save_checkpoint, stream_upload
+from tasks.write_behind import WriteBehind
 
 BATCH_ROWS = 5000
 # While rows before the checkpoint are re-read, how often to look for an abort request.
@@ -381,15 +381,14 @@ def run_import(
     work = _Import(ctx, job_id, params, courses_by_code, backoff, tally)
     if work.is_check:
         ctx.set_outcome(tally.counts)
-    with ThreadPoolExecutor(1, thread_name_prefix=f"import-{job_id}") as writer:
-        writing: Future[None] | None = None
 
-        def write(batch: list[tuple[int, dict[str, str]]], position: int) -> Future[None]:
-            plan = work.plan(engine, work.check_batch(batch))
-            if writing is not None:
-                writing.result()  # the batch before is committed (or its error raised here)
-            return writer.submit(work.write, engine, plan, position)
+    def plan(batch: list[tuple[int, dict[str, str]]]) -> _Plan:
+        return work.plan(engine, work.check_batch(batch))
 
+    def write(plan: _Plan, position: int) -> None:
+        work.write(engine, plan, position)
+
+    with WriteBehind(plan, write, f"import-{job_id}") as writer:
         batch: list[tuple[int, dict[str, str]]] = []
         position = 0
         for line, row in read_rows(stream_upload(engine, job_id, backoff)):
@@ -403,12 +402,10 @@ def run_import(
                 continue
             batch.append((line, row))
             if len(batch) == BATCH_ROWS:
-                writing = write(batch, position)
+                writer.add(batch, position)
                 batch = []
         if batch:
-            writing = write(batch, position)
-        if writing is not None:
-            writing.result()
+            writer.add(batch, position)
 
 
 @massive_action
