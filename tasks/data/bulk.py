@@ -3,11 +3,11 @@ enrollments, the creation of new users with their enrollments, and enrollments a
 caller's transaction (the import's and the enrollment's batches).
 
 Each is a fixed number of statements whatever the batch's size, with its rows passed in bulk:
-on PostgreSQL the emails as one array and the new users by COPY into a temporary table, from
-which one INSERT ... SELECT creates them and enrolls them; on SQLite the emails, the new users
-and their enrollments each as one JSON array read by `json_each`. New users are put in that
-form (`stage_users`) before the transaction that writes them, so that an import does it while
-its batch before is written. Nothing here checks a value: the caller has.
+on PostgreSQL the emails as one JSON array joined to `users` and the new users by COPY into a
+temporary table, from which one INSERT ... SELECT creates them and enrolls them; on SQLite the
+emails, the new users and their enrollments each as one JSON array read by `json_each`. New
+users are put in that form (`stage_users`) before the transaction that writes them, so that an
+import does it while its batch before is written. Nothing here checks a value: the caller has.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _by_emails(conn: Connection, columns: str, emails: Sequence[str]) -> list[An
         )
         return list(conn.exec_driver_sql(sql, {"emails": _json(list(emails))}).all())
     sql = f"SELECT email, {columns} FROM users WHERE email IN (SELECT value FROM json_each(?))"
-    return list(conn.exec_driver_sql(sql, (json.dumps(list(emails)),)).all())
+    return list(conn.exec_driver_sql(sql, (_json(list(emails)),)).all())
 
 
 def create_users(
@@ -188,7 +188,7 @@ def find_enrolled(conn: Connection, user_ids: Iterable[int]) -> set[tuple[int, i
             "SELECT user_id, course_id FROM enrollments "
             "WHERE user_id IN (SELECT value FROM json_each(?))"
         )
-        rows = conn.exec_driver_sql(sql, (json.dumps(ids),))
+        rows = conn.exec_driver_sql(sql, (_json(ids),))
     return {(user_id, course_id) for user_id, course_id in rows.all()}
 
 
