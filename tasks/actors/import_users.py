@@ -260,7 +260,11 @@ class _Import:
             plan.entries.append(Entry(row.line, UPDATED, row.email, None, name, role))
             plan.enrollments += [(user_id, course_id) for course_id in row.course_ids]
         if not self.is_check:
-            plan.staged = stage_users(engine.dialect.name, plan.new)
+            plan.staged = retry_transient(
+                lambda: self.stage(engine, plan.new),
+                f"numbering lines {batch.first_line}-{batch.last_line}",
+                self.backoff,
+            )
             plan.encoded = encode_entries(plan.entries)
         return plan
 
@@ -347,6 +351,11 @@ class _Import:
         self.tally = tally
         self.ctx.set_outcome(tally.counts)
         self.ctx.advance(plan.batch.size)
+
+    @staticmethod
+    def stage(engine: Engine, new: list[NewUser]) -> StagedUsers:
+        with engine.connect() as conn:
+            return stage_users(conn, new)
 
     @staticmethod
     def find_existing(engine: Engine, emails: list[str]) -> dict[str, tuple[int, str, str]]:

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from tasks.actors.enroll_users import run_enrollment
 from tasks.actors.import_users import BATCH_ROWS, _Import, run_import
 from tasks.data.bulk import NewUser, add_enrollments, create_users, find_enrolled, find_users
 from tasks.data.courses import add_course, count_enrollments
@@ -67,7 +68,7 @@ def test_create_users_writes_them_in_order_with_their_courses(db: Engine) -> Non
         NewUser("zed@example.org", "Zed", "user", [1, 2]),
         NewUser("amy@example.org", "Amy, Jr.", "power_user", []),
         NewUser("bea@example.org", 'Bea "B" \\N \t\n\r end', "user", [2]),
-        NewUser("zoe@example.org", "Zoë 李 \u2028 [1]", "user", [1]),
+        NewUser("zoe@example.org", "Zoë 李 \u2028 [1] \x1e", "user", [1]),
     ]
     with db.begin() as conn:
         assert create_users(conn, new, time.time()) == 4
@@ -76,7 +77,7 @@ def test_create_users_writes_them_in_order_with_their_courses(db: Engine) -> Non
         ("zed@example.org", "Zed", "user"),
         ("amy@example.org", "Amy, Jr.", "power_user"),
         ("bea@example.org", 'Bea "B" \\N \t\n\r end', "user"),
-        ("zoe@example.org", "Zoë 李 \u2028 [1]", "user"),
+        ("zoe@example.org", "Zoë 李 \u2028 [1] \x1e", "user"),
     ]
     assert pairs == {
         ("zed@example.org", 1), ("zed@example.org", 2), ("bea@example.org", 2),
@@ -247,8 +248,8 @@ def test_a_user_created_by_someone_else_after_the_look_up_makes_the_batch_plan_a
 
 
 def test_batches_on_one_connection_each_write_only_their_own_users(db: Engine) -> None:
-    """PostgreSQL's staging table stays with its connection, emptied at each commit, and is
-    made again after a batch that rolled back made it."""
+    """A batch that rolled back on a connection (its COPY refused midway on PostgreSQL) leaves
+    nothing there for the next batches on the same connection, which write only their own."""
     engine = connect(str(db.url.render_as_string(hide_password=False)))
     engine.pool = sa.pool.StaticPool(creator=engine.pool._creator)  # one connection for all
     first = [NewUser(f"a{i}@example.org", f"A {i}", "user", [1]) for i in range(3)]
@@ -263,3 +264,60 @@ def test_batches_on_one_connection_each_write_only_their_own_users(db: Engine) -
     people, pairs = rows_of(db)
     assert [email for email, _, _ in people] == [u.email for u in first + second]
     assert pairs == {(u.email, 1) for u in first} | {(u.email, 2) for u in second}
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_ids_taken_apart_by_another_session_still_follow_the_file(db: Engine) -> None:
+    """On PostgreSQL a batch takes its users' ids from their sequence first; when another
+    session takes values in between (here: a sequence that steps by 3), the batch uses exactly
+    the values it took, in the file's order, and enrolls each user under its own id."""
+    with db.begin() as conn:
+        conn.exec_driver_sql("ALTER SEQUENCE users_id_seq INCREMENT BY 3")
+    new = [NewUser(f"s{i}@example.org", f"S {i}", "user", [1 + i % 2]) for i in range(5)]
+    with db.begin() as conn:
+        assert create_users(conn, new, time.time(), "job-1") == 5
+    with db.connect() as conn:
+        rows = conn.execute(
+            sa.select(users.c.id, users.c.email, enrollments.c.course_id, enrollments.c.job_id)
+            .join(enrollments, enrollments.c.user_id == users.c.id)
+            .order_by(users.c.id)
+        ).all()
+    ids = [user_id for user_id, *_ in rows]
+    assert [b - a for a, b in zip(ids, ids[1:], strict=False)] == [3, 3, 3, 3]
+    assert [(email, course, job) for _, email, course, job in rows] == [
+        (f"s{i}@example.org", 1 + i % 2, "job-1") for i in range(5)
+    ]
+
+
+def test_an_enrollment_writes_each_new_pair_once_and_names_the_rest(
+    db: Engine, store: JobStore
+) -> None:
+    """enroll_users on both databases: across two batches, each new pair is enrolled once with
+    the job's id, and a pair already enrolled, repeated, or naming an unknown user or course is
+    an error naming it."""
+    with db.begin() as conn:
+        ids = [add_user(conn, f"e{i}@example.org", f"E {i}", "user").id for i in range(3)]
+        add_enrollments(conn, [(ids[0], 1)], 1.0)
+    pairs = [(f"e{i % 3}@example.org", ("CS101", "MATH200")[i % 2]) for i in range(BATCH_ROWS)]
+    lines = ["email,course"] + [f"{email},{code}" for email, code in pairs]
+    lines += ["nobody@example.org,CS101", "e2@example.org,NOPE"]
+    rows = len(lines) - 1
+    params = {"rows": rows, "owner_role": "superadmin"}
+    job = new_job(store, OWNER, kind="enroll_users", params=params, total=rows)
+    with db.begin() as conn:
+        save_upload(conn, job.id, [("\n".join(lines) + "\n").encode()])
+    ctx = JobContext(store, store.transition(job.id, Event.START, at=time.time()))
+    run_enrollment(ctx, db, job.id, params)
+    ctx.close()
+    with db.connect() as conn:
+        written = conn.execute(
+            sa.select(enrollments.c.user_id, enrollments.c.course_id, enrollments.c.job_id)
+        ).all()
+    assert sorted(written) == [
+        (ids[0], 1, None), (ids[0], 2, job.id), (ids[1], 1, job.id), (ids[1], 2, job.id),
+        (ids[2], 1, job.id), (ids[2], 2, job.id),
+    ]  # fmt: skip
+    ledger = [e.message for e in store.errors(job.id, limit=rows).items]
+    assert len(ledger) == rows - 5
+    assert ledger[0] == "'e0@example.org' is already enrolled in 'CS101'"
+    assert ledger[-2:] == ["no user with email 'nobody@example.org'", "no course with code 'NOPE'"]
