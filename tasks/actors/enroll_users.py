@@ -1,8 +1,9 @@
 """The `enroll_users` massive action: enroll users in courses, one item per (email, course) pair.
 
 The input is an upload with the header `email,course`. An unknown user or course, or a pair
-already enrolled, is an error that names the pair; the others are written in batches of
-`BATCH_ROWS`, each in one transaction with its checkpoint, its failed lines journaled
+already enrolled, is an error that names the pair; the others are written in batches (of
+`BATCH_ROWS` first, then sized by how long their writes take: tasks/write_behind.py), each in
+one transaction with its checkpoint, its failed lines journaled
 (tasks/data/journal.py) and its enrollments marked with the job's id. As in an import, one
 batch is read and looked up while the batch before is written by a second thread. A check
 (`mode` "check") writes only its checkpoint, with the outcome so far; a retry (`only_todo`)
@@ -31,9 +32,9 @@ from tasks.jobs.context import JobContext
 from tasks.jobs.middleware import current_job, massive_action
 from tasks.outcome import CHECK_OUTCOME, Tally
 from tasks.uploads import claim_checkpoint, load_tally, save_checkpoint, stream_upload
-from tasks.write_behind import WriteBehind
+from tasks.write_behind import FIRST_ITEMS, BatchSize, WriteBehind
 
-BATCH_ROWS = 5000
+BATCH_ROWS = FIRST_ITEMS  # the first batch's pairs
 Pair = tuple[int, str, str]  # (line, email, course code)
 
 
@@ -174,7 +175,8 @@ def run_enrollment(
     def write(plan: _Plan, position: int) -> None:
         work.write(engine, plan, position)
 
-    with WriteBehind(plan, write, f"enroll-{job_id}") as writer:
+    size = BatchSize(BATCH_ROWS)
+    with WriteBehind(plan, write, f"enroll-{job_id}", size, start) as writer:
         batch: list[Pair] = []
         position = 0
         for line, row in read_rows(stream_upload(engine, job_id, backoff)):
@@ -185,7 +187,7 @@ def run_enrollment(
                 continue
             email, code = normalize_email(row.get("email", "")), row.get("course", "").strip()
             batch.append((line, email, code))
-            if len(batch) == BATCH_ROWS:
+            if len(batch) >= size.items:
                 writer.add(batch, position)
                 batch = []
         if batch:

@@ -1,7 +1,8 @@
 """The `import_users` massive action: create (or update) the users of an uploaded CSV file.
 
 Rows are checked one by one (each bad row is an error naming its line), and written in batches
-of `BATCH_ROWS`, each batch in one transaction together with its checkpoint, so that a job
+(of `BATCH_ROWS` first, then sized by how long their writes take: tasks/write_behind.py), each
+batch in one transaction together with its checkpoint, so that a job
 resumed after a crash neither skips nor repeats a row. While one batch is written (by a second
 thread, in order, one at a time: tasks/write_behind.py) the next is read, checked and looked up
 (who of it is on the platform already: `_Import.plan`), so that the database's work and ours
@@ -53,9 +54,9 @@ from tasks.jobs.context import AbortRequested, JobContext
 from tasks.jobs.middleware import current_job, massive_action
 from tasks.outcome import CHECK_OUTCOME, Tally
 from tasks.uploads import claim_checkpoint, load_tally, save_checkpoint, stream_upload
-from tasks.write_behind import WriteBehind
+from tasks.write_behind import FIRST_ITEMS, BatchSize, WriteBehind
 
-BATCH_ROWS = 5000
+BATCH_ROWS = FIRST_ITEMS  # the first batch's rows
 # While rows before the checkpoint are re-read, how often to look for an abort request.
 _ABORT_CHECK_ROWS = 5000
 # How many distinct role or courses fields an import remembers the check of.
@@ -397,7 +398,8 @@ def run_import(
     def write(plan: _Plan, position: int) -> None:
         work.write(engine, plan, position)
 
-    with WriteBehind(plan, write, f"import-{job_id}") as writer:
+    size = BatchSize(BATCH_ROWS)
+    with WriteBehind(plan, write, f"import-{job_id}", size, start) as writer:
         batch: list[tuple[int, dict[str, str]]] = []
         position = 0
         for line, row in read_rows(stream_upload(engine, job_id, backoff)):
@@ -410,7 +412,7 @@ def run_import(
                     raise AbortRequested(job_id)
                 continue
             batch.append((line, row))
-            if len(batch) == BATCH_ROWS:
+            if len(batch) >= size.items:
                 writer.add(batch, position)
                 batch = []
         if batch:

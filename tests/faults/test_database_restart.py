@@ -19,6 +19,7 @@ from tasks.launch import launch_import
 from tasks.runtime import Runtime
 from tasks.settings import Settings
 from tasks.uploads import load_checkpoint
+from tasks.write_behind import SIZES
 from tests.faults.fault_kit import (
     PrivatePostgres,
     Workers,
@@ -101,7 +102,8 @@ def test_database_down_past_the_budget_fails_the_job_clearly_without_a_partial_b
     assert ended.message.endswith("what came before was saved: run the job again later")
     with pg_runtime.engine.connect() as conn:
         committed = load_checkpoint(conn, job.id)
-    assert ended.done == committed and committed % BATCH_ROWS == 0 and 0 < committed < ROWS
+    # every batch holds a whole number of the smallest size: it ended at a batch's end
+    assert ended.done == committed and committed % SIZES[0] == 0 and 0 < committed < ROWS
     assert ended.error_count == store.error_count(job.id)
     imported, distinct = imported_users(pg_runtime.engine, "pg2-")
     assert imported == distinct == committed - ended.error_count, "a batch was half written"
