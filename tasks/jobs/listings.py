@@ -63,18 +63,20 @@ class Listings:
         index = self.key("jobs", "owner", owner_id) if owner_id is not None else self.key("jobs")
         wanted = set(statuses)
         needle = search.casefold()
+        if wanted and wanted <= ACTIVE:
+            index = self.key("jobs", "active")  # few: the owner, if any, is checked per job
+        elif needle and (candidates := self.words.candidates(needle)) is not None:
+            index = candidates.key  # the owner and statuses are checked per job
+            if candidates.are_matches:
+                needle = ""  # every job there holds it: no text need be read
+        elif owner_id is None and len(wanted) == 1 and wanted <= FINAL:
+            index = self.status_index(next(iter(wanted)))
         if needle:
             accepts = matching
 
             def matching(text: str) -> bool:
                 return needle in text.casefold() and (accepts is None or accepts(text))
 
-        if wanted and wanted <= ACTIVE:
-            index = self.key("jobs", "active")  # few: the owner, if any, is checked per job
-        elif needle and (candidates := self.words.search_key(needle)) is not None:
-            index = candidates  # the owner and statuses are checked per job
-        elif owner_id is None and len(wanted) == 1 and wanted <= FINAL:
-            index = self.status_index(next(iter(wanted)))
         found: list[Job] = []
         read = kept = 0  # of the ids `matching` was asked about, and that it accepted
 

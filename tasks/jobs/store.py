@@ -38,6 +38,8 @@ Keys, all under one prefix (`jobdeck:` by default):
                           in a store that predates it)
     job:{id}:words        string: the words of the job's text (search.py), space-separated;
                           no expiry: removed with the job from every index
+    job:{id}:pairs        string: the pairs of words of the job's text (search.pairs_of), a
+                          JSON array; no expiry, like its words
     jobs:word:{word}      sorted set: the jobs whose text has this word, by creation time
     jobs:words            sorted set, every score 0: the words some job's text has (a word's
                           start looked up by ZRANGEBYLEX, a piece of one or two characters
@@ -47,6 +49,11 @@ Keys, all under one prefix (`jobdeck:` by default):
     jobs:trigram:{abc}    set: the words of jobs:words that hold these three characters (a
                           piece inside a word); built once in a store that predates them,
                           flagged by jobs:trigrams:built
+    jobs:pair:{pair}      sorted set: the jobs whose text has this pair of words next to each
+                          other ("owner 7", "class-77": as the text writes them), by creation time
+    jobs:pairs            sorted set, every score 0: the pairs some job's text has (a needle of
+                          two words looked up by ZRANGEBYLEX); built once in a store that
+                          predates them, flagged by jobs:pairs:built
     jobs:search:{digest}  sorted set: the jobs one search may find (an intersection or union
                           of word sets), for a minute
     events                pub/sub channel: one JSON event per change (see docs/events.md)
@@ -69,6 +76,7 @@ claimed the job, so that a worker that was only paused cannot write after it los
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -102,7 +110,7 @@ from tasks.jobs.records import (
     TooManyActiveJobs,
     UnknownJob,
 )
-from tasks.jobs.search import error_text, text_of, tokens_of, words_of
+from tasks.jobs.search import error_text, pairs_of, text_of, tokens_of, words_of
 from tasks.jobs.word_index import WordIndex
 
 FLUSH = lua("flush")
@@ -335,7 +343,8 @@ class JobStore(Listings, Beside):
             pipe.zrem(self.key(*index), job_id)
         pipe.zrem(self.key("jobs", "expiry"), f"{job_id}:{job.owner.id}")
         pipe.zrem(self.key("jobs", "status", job.status.value), job_id)
-        self.words.unindex(pipe, job_id, words_of(text_of(job.description, job.owner.name)))
+        text = text_of(job.description, job.owner.name)
+        self.words.unindex(pipe, job_id, words_of(text), pairs_of(text))
         pipe.publish(self.channel, events.encode_removed(job_id, job.owner.id))
         pipe.incr(self.key("stats", "events"))
         pipe.execute()
@@ -363,9 +372,13 @@ class JobStore(Listings, Beside):
         words_pipe = self.redis.pipeline(transaction=False)
         for job_id in ids:
             words_pipe.get(self.key("job", job_id, "words"))
+            words_pipe.get(self.key("job", job_id, "pairs"))
+        stored = words_pipe.execute()
         pipe = self.redis.pipeline(transaction=False)
-        for job_id, words in zip(ids, words_pipe.execute(), strict=True):
-            self.words.unindex(pipe, job_id, set((words or "").split()))
+        for job_id, words, pairs in zip(ids, stored[0::2], stored[1::2], strict=True):
+            self.words.unindex(
+                pipe, job_id, set((words or "").split()), set(json.loads(pairs or "[]"))
+            )
         pipe.execute()
         return ids
 
