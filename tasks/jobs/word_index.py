@@ -160,9 +160,11 @@ class WordIndex:
         """The jobs whose text can contain the case-folded `needle` (and maybe others, unless
         the index proves they all match: the caller checks each); None if only reading every
         job can tell."""
-        self._built_once()
-        self._trigrams_built_once()
-        self._pairs_built_once()
+        flags = [self.key("jobs", part, "built") for part in ("words", "trigrams", "pairs")]
+        if self.redis.exists(*flags) < len(flags):  # (one round trip once all are built)
+            self._built_once()
+            self._trigrams_built_once()
+            self._pairs_built_once()
         found = lookup(needle)
         if found is None:
             return None

@@ -235,6 +235,17 @@ def test_a_store_from_before_the_pair_index_still_finds_two_words(store: JobStor
     assert store.redis.zcard(store.key("jobs", "pair", "ada lovelace")) == len(jobs) // 3 - 1
 
 
+def test_a_search_in_a_store_built_already_checks_its_flags_in_one_command(
+    store: JobStore,
+) -> None:
+    jobs = add_jobs(store)
+    every_page(store, "lass")  # builds what a store from before needs (nothing here)
+    before = commands(store, "exists")
+    assert store.words.candidates("ada lovelace") is not None
+    assert commands(store, "exists") == before + 1
+    assert every_page(store, "ada lovelace") == by_reading_all(jobs, "ada lovelace")
+
+
 def test_a_piece_inside_a_word_is_looked_up_by_its_trigrams(store: JobStore) -> None:
     jobs = add_jobs(store)
     every_page(store, "lass")  # builds what a store from before needs (nothing here)
