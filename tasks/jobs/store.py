@@ -209,8 +209,8 @@ class JobStore(Listings, Beside):
         self.redis.transaction(attempt, owned)
         return job
 
-    def active_count(self, owner_id: int, most: int) -> int:
-        """How many of the owner's jobs are not ended yet (counted up to `most`)."""
+    def active_count(self, owner_id: int, most: int = 0) -> int:
+        """How many of the owner's jobs are not ended yet (counted up to `most`; 0: all)."""
         keys = [self.key("jobs", "active"), self.key("jobs", "owner", owner_id)]
         count: int = self.redis.zintercard(2, keys, limit=most)
         return count
