@@ -87,7 +87,15 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from tasks.jobs import events
-from tasks.jobs.beside import ADD_BESIDE, AUDIT, AUDIT_KEPT, CLAIM_MAIL, ERRORS_AT, Beside
+from tasks.jobs.beside import (
+    ADD_BESIDE,
+    AUDIT,
+    AUDIT_KEPT,
+    CLAIM_MAIL,
+    ERRORS_AT,
+    WATCHING,
+    Beside,
+)
 from tasks.jobs.error_index import ErrorIndex
 from tasks.jobs.listings import ACTIVE, Listings
 from tasks.jobs.lua import lua
@@ -154,6 +162,7 @@ class JobStore(Listings, Beside):
         self._add_beside = client.register_script(ADD_BESIDE)
         self._errors_at = client.register_script(ERRORS_AT)
         self._claim_mail = client.register_script(CLAIM_MAIL)
+        self._watching = client.register_script(WATCHING)
         self._audit = client.register_script(AUDIT)
         self._claim = client.register_script(CLAIM)
         self._active_owners = client.register_script(ACTIVE_OWNERS)
