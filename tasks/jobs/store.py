@@ -54,6 +54,8 @@ Keys, all under one prefix (`jobdeck:` by default):
     jobs:pairs            sorted set, every score 0: the pairs some job's text has (a needle of
                           two words looked up by ZRANGEBYLEX); built once in a store that
                           predates them, flagged by jobs:pairs:built
+    jobs:pairs:full       set: the pairs whose sorted set passed PAIR_MOST_JOBS and was
+                          dropped (word_index.py; no search reads that many through one option)
     jobs:search:{digest}  sorted set: the jobs one search may find (an intersection or union
                           of word sets), for a minute
     events                pub/sub channel: one JSON event per change (see docs/events.md)

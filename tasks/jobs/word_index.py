@@ -27,12 +27,16 @@ from tasks.jobs.search import Lookup, lookup, pairs_of, text_of, trigrams, words
 
 REMOVE_WORDS = lua("remove_words")
 REMOVE_PAIRS = lua("remove_pairs")
+ADD_PAIRS = lua("add_pairs")
 FEWEST_JOBS = lua("fewest_jobs")
 SEARCH_TTL_S = 60
 # A search whose candidate words number more than this, or hold more jobs than SEARCH_UNION,
 # reads the jobs newest first instead (such a needle matches many of them anyway).
 SEARCH_WORDS = 5000
 SEARCH_UNION = 20_000
+# A pair's set that would hold more jobs than this is dropped and the pair marked full (a search
+# reads no option of more than SEARCH_UNION jobs): a common pair ("users from") costs nothing.
+PAIR_MOST_JOBS = SEARCH_UNION
 
 
 def _starting(prefix: str) -> tuple[bytes, bytes]:
@@ -57,6 +61,8 @@ class WordIndex:
         self.key = key
         self._remove = client.register_script(REMOVE_WORDS)
         self._remove_pairs = client.register_script(REMOVE_PAIRS)
+        self._add_pairs = client.register_script(ADD_PAIRS)
+        self._pairs, self._full_pairs = key("jobs", "pairs"), key("jobs", "pairs", "full")
         self._fewest_jobs = client.register_script(FEWEST_JOBS)
 
     def index(self, pipe: redis.client.Pipeline, job_id: str, created_at: float, text: str) -> None:
@@ -77,10 +83,10 @@ class WordIndex:
         self, pipe: redis.client.Pipeline, job_id: str, created_at: float, text: str
     ) -> None:
         pairs = sorted(pairs_of(text))
-        for pair in pairs:
-            pipe.zadd(self.key("jobs", "pair", pair), {job_id: created_at})
         if pairs:
-            pipe.zadd(self.key("jobs", "pairs"), dict.fromkeys(pairs, 0))
+            keys = [self._pairs, self._full_pairs, *(self.key("jobs", "pair", p) for p in pairs)]
+            args: list[str | int] = [job_id, repr(created_at), PAIR_MOST_JOBS, *pairs]
+            self._add_pairs(keys=keys, args=args, client=pipe)
         # (JSON: a pair may hold spaces and line breaks)
         pipe.set(self.key("job", job_id, "pairs"), json.dumps(pairs))
 
@@ -96,7 +102,11 @@ class WordIndex:
             args += [word, word[::-1], len(its_trigrams)]
         self._remove(keys=keys, args=args, client=pipe)
         pipe.delete(self.key("job", job_id, "words"))
-        keys = [self.key("jobs", "pairs")] + [self.key("jobs", "pair", p) for p in sorted(pairs)]
+        keys = [
+            self._pairs,
+            self._full_pairs,
+            *(self.key("jobs", "pair", p) for p in sorted(pairs)),
+        ]
         self._remove_pairs(keys=keys, args=[job_id, *sorted(pairs)], client=pipe)
         pipe.delete(self.key("job", job_id, "pairs"))
 
@@ -184,7 +194,7 @@ class WordIndex:
             # exactly the jobs it is in: no other option can do better, nor need be read.
             starts = [(word + found.between + found.starts) for word in ending]
             pairs: list[str | bytes | int] = [self.key("jobs", "pair", ""), "range"]
-            pairs += [self.key("jobs", "pairs"), len(starts)]
+            pairs += [self._pairs, self._full_pairs, len(starts)]
             pairs += [bound for start in starts for bound in _starting(start)]
             key = self._fewest(dest, pairs)
             if key is not None:
@@ -219,7 +229,7 @@ class WordIndex:
         options: list[str | bytes | int] = []
         if found.starts:
             low, high = _starting(found.starts)
-            options += [prefix, "range", self.key("jobs", "words"), 1, low, high]
+            options += [prefix, "range", self.key("jobs", "words"), "", 1, low, high]
         if found.ends:
             options += [prefix, "words", len(ending), *ending]
         if found.inside:

@@ -138,6 +138,22 @@ def test_a_pair_of_more_jobs_than_allowed_is_found_by_its_words_or_by_reading(
     assert every_page(store, "d ratt") == [rare.id]
 
 
+def test_a_pair_of_more_jobs_than_a_search_reads_is_not_kept_and_still_found(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(word_index, "PAIR_MOST_JOBS", 3)
+    jobs = [add(store, f"Import users from class-{n}.csv", OWNERS[n % 2 * 2]) for n in range(7)]
+    assert not store.redis.exists(store.key("jobs", "pair", "owner 7"))  # four jobs: dropped
+    assert store.redis.zcard(store.key("jobs", "pair", "owner 70")) == 3  # three: kept
+    assert store.redis.sismember(store.key("jobs", "pairs", "full"), "owner 7")
+    assert every_page(store, "owner 7") == by_reading_all(jobs, "owner 7")  # not 70's alone
+    assert every_page(store, "owner 70") == by_reading_all(jobs, "owner 70")
+    for job in jobs[0::2]:
+        store.delete(job.id)  # the full pair stays in the vocabulary, and full
+    assert store.redis.zscore(store.key("jobs", "pairs"), "owner 7") == 0
+    assert every_page(store, "owner 7") == by_reading_all(jobs[1::2], "owner 7")
+
+
 def test_a_search_whose_candidates_all_match_reads_about_a_page_of_them(store: JobStore) -> None:
     pipe = store.redis.pipeline(transaction=False)
     for n in range(2000):
