@@ -98,3 +98,16 @@ def test_the_headers_count_of_jobs_under_way_reads_no_record(store: JobStore) ->
     assert (overview.running, len(overview.recent)) == (2, 3)
     assert records_read(store) - before[0] == 3  # the three recent jobs, no other
     assert store.redis.info("commandstats").get("cmdstat_hget", {}) == before[1]
+
+
+def test_a_page_whose_newest_jobs_are_not_listed_reads_a_few_more_records_not_a_page(
+    store: JobStore,
+) -> None:
+    for _ in range(60):
+        ended_job(store, ADA, Event.COMPLETE)
+    for _ in range(8):  # newer, under way: not of the statuses asked
+        store.create(Job(new_job_id(), "import_users", "Import users from c.csv", ADA, time.time()))
+    before = records_read(store)
+    page = store.list_jobs(statuses=[Status.COMPLETED, Status.FAILED], limit=50)
+    assert len(page.items) == 50 and {j.status for j in page.items} == {Status.COMPLETED}
+    assert records_read(store) - before == 50 + 50 // 4  # not 100
