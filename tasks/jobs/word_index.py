@@ -6,7 +6,8 @@ Each job's text (description and owner) adds the job to one sorted set per word,
 creation time, its words to two vocabularies (as written, and backwards, for a word's start
 and its end), and each word to the set of each of its trigrams (for a piece inside a word);
 it also adds the job to one sorted set per pair of words next to each other, and the pairs to
-a vocabulary of their own (for a needle of two words, such as an owner's full name).
+a vocabulary of their own (for a needle of two words, such as an owner's full name), until a
+pair holds more jobs than a search would read through it (then it is only marked full).
 Removing the job takes it out again, and a word or pair no job has any more leaves the
 vocabularies and its trigram sets (Lua scripts). A store that predates the index, its
 trigrams or its pairs builds them once.
@@ -82,6 +83,7 @@ class WordIndex:
     def index_pairs(
         self, pipe: redis.client.Pipeline, job_id: str, created_at: float, text: str
     ) -> None:
+        """Add the job, in `pipe`, to the sets of its text's pairs (add_pairs.lua)."""
         pairs = sorted(pairs_of(text))
         if pairs:
             keys = [self._pairs, self._full_pairs, *(self.key("jobs", "pair", p) for p in pairs)]
