@@ -77,6 +77,7 @@ def fill(redis_url: str, finished: int, errors: int, running: int) -> None:
     client.set(store.key("jobs", "status", "built"), "1")  # the indexes were written above
     client.set(store.key("jobs", "words", "built"), "1")
     client.set(store.key("jobs", "trigrams", "built"), "1")
+    client.set(store.key("jobs", "pairs", "built"), "1")
     for n in range(running):
         owner = Person(1 + n % OWNERS, f"Owner {n % OWNERS}")
         job = Job(new_job_id(), "import_users", f"Import users from live-{n}.csv", owner,

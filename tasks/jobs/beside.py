@@ -25,6 +25,7 @@ CLAIM_MAIL = lua("claim_mail")
 AUDIT_KEPT = 1000  # the last entries of a job's audit
 ERRORS_AT = lua("errors_at")
 READ_AT_ONCE = 500  # candidates of an error search read in one round trip
+WATCHING = lua("watching")
 
 
 class Beside:
@@ -34,6 +35,7 @@ class Beside:
     _errors_at: Script
     _claim_mail: Script
     _audit: Script
+    _watching: Script
 
     def key(self, *parts: object) -> str:
         raise NotImplementedError  # JobStore's
@@ -119,13 +121,13 @@ class Beside:
         return bool(self.redis.sismember(self.key("job", job_id, "notify"), str(user_id)))
 
     def watched_by(self, job_ids: Sequence[str], user_id: int) -> set[str]:
-        """Those of `job_ids` that `user_id` asked to be told about, in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id in job_ids:
-            pipe.sismember(self.key("job", job_id, "notify"), str(user_id))
-        return {
-            job_id for job_id, is_member in zip(job_ids, pipe.execute(), strict=True) if is_member
-        }
+        """Those of `job_ids` that `user_id` asked to be told about, in one command (a page
+        of 200 rows sent 200 SISMEMBERs)."""
+        if not job_ids:
+            return set()
+        keys = [self.key("job", job_id, "notify") for job_id in job_ids]
+        found = cast(list[int], self._watching(keys=keys, args=[user_id]))
+        return {job_id for job_id, is_member in zip(job_ids, found, strict=True) if is_member}
 
     def claim_mail_queue(self, job_id: str) -> bool:
         """True once per job: whoever gets True queues the end-of-job emails."""

@@ -63,18 +63,20 @@ class Listings:
         index = self.key("jobs", "owner", owner_id) if owner_id is not None else self.key("jobs")
         wanted = set(statuses)
         needle = search.casefold()
+        if wanted and wanted <= ACTIVE:
+            index = self.key("jobs", "active")  # few: the owner, if any, is checked per job
+        elif needle and (candidates := self.words.candidates(needle)) is not None:
+            index = candidates.key  # the owner and statuses are checked per job
+            if candidates.are_matches:
+                needle = ""  # every job there holds it: no text need be read
+        elif owner_id is None and len(wanted) == 1 and wanted <= FINAL:
+            index = self.status_index(next(iter(wanted)))
         if needle:
             accepts = matching
 
             def matching(text: str) -> bool:
                 return needle in text.casefold() and (accepts is None or accepts(text))
 
-        if wanted and wanted <= ACTIVE:
-            index = self.key("jobs", "active")  # few: the owner, if any, is checked per job
-        elif needle and (candidates := self.words.search_key(needle)) is not None:
-            index = candidates  # the owner and statuses are checked per job
-        elif owner_id is None and len(wanted) == 1 and wanted <= FINAL:
-            index = self.status_index(next(iter(wanted)))
         found: list[Job] = []
         read = kept = 0  # of the ids `matching` was asked about, and that it accepted
 
@@ -85,11 +87,14 @@ class Listings:
                 texts = zip(flat[0::2], flat[1::2], strict=True)
                 ids = [i for i, (d, o) in zip(ids, texts, strict=True) if matching(f"{d}\n{o}")]
                 read, kept = read + len(flat) // 2, kept + len(ids)
-            # Whole records are read a page's worth at a time, until the page is full.
-            for start in range(0, len(ids), max(limit, 1)):
-                if len(found) >= limit:
-                    break
-                for job in self.get_many(ids[start : start + max(limit, 1)]):
+            # Whole records are read as many as the page lacks (a quarter page at least), until
+            # it is full: a page whose newest few are not of the statuses asked reads those few
+            # more, not another page.
+            start = 0
+            while start < len(ids) and len(found) < limit:
+                batch = ids[start : start + max(limit - len(found), limit // 4)]
+                start += len(batch)
+                for job in self.get_many(batch):
                     if len(found) < limit and (not wanted or job.status in wanted):
                         if owner_id is None or job.owner.id == owner_id:
                             found.append(job)

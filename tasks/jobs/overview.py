@@ -29,5 +29,7 @@ def running_counts(store: JobStore, owner_ids: Iterable[int]) -> dict[int, int]:
 
 
 def overview_of(store: JobStore, owner_id: int) -> Overview:
+    """One person's: counted from the indexes of jobs not ended and of their jobs (every admin
+    page's header asks, on every request), not from the records under way."""
     recent = store.list_jobs(owner_id=owner_id, limit=RECENT).items
-    return Overview(running_counts(store, [owner_id])[owner_id], recent)
+    return Overview(store.active_count(owner_id), recent)

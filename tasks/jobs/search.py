@@ -5,7 +5,10 @@ characters. A needle found in a text is made of whole words of that text, except
 which may end a word, and its last, which may begin one (a needle of a single run may lie inside
 a word). The store keeps, for every word, the jobs whose text has it, and a vocabulary of the
 words: `lookup` says which of them a needle needs, and the store checks each job it finds
-against the needle itself, so that the index only narrows and never decides.
+against the needle itself, so that the index only narrows and never decides. It also keeps
+the pairs of words next to each other (the first, what lies between them, the second): a needle
+of two runs with a short gap, such as an owner's full name "owner 7", is found in a text exactly
+when the text has a pair that starts with it, bar the first word's start (the index decides).
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import re
 from dataclasses import dataclass
 
 _WORD = re.compile(r"\w+")
+# A pair is indexed only if at most this many characters lie between its words (a needle with
+# a longer gap is looked up by its words).
+MAX_BETWEEN = 3
 
 
 def text_of(description: str, owner_name: str) -> str:
@@ -25,15 +31,30 @@ def words_of(text: str) -> set[str]:
     return set(_WORD.findall(text))
 
 
+def pairs_of(text: str) -> set[str]:
+    """The pairs of words next to each other in `text`, each written as it stands there
+    ("owner 7", "class-77"), whose gap is at most MAX_BETWEEN characters."""
+    runs = list(_WORD.finditer(text))
+    return {
+        text[a.start() : b.end()]
+        for a, b in zip(runs, runs[1:], strict=False)
+        if b.start() - a.end() <= MAX_BETWEEN
+    }
+
+
 @dataclass(frozen=True)
 class Lookup:
     """The words a text must have to hold a needle: each of `whole`, a word that starts with
-    `starts`, one that ends with `ends`, one that contains `inside` ("": no such condition)."""
+    `starts`, one that ends with `ends`, one that contains `inside` ("": no such condition).
+    With `between`, the needle is exactly `ends`, `between`, `starts`: a text holds it if and
+    only if it has a pair (search.pairs_of) whose first word ends with `ends` and that goes on
+    with `between` and `starts`."""
 
     whole: tuple[str, ...] = ()
     starts: str = ""
     ends: str = ""
     inside: str = ""
+    between: str = ""
 
 
 def lookup(needle: str) -> Lookup | None:
@@ -55,7 +76,11 @@ def lookup(needle: str) -> Lookup | None:
             ends = run.group()
         else:
             inside = run.group()
-    return Lookup(tuple(dict.fromkeys(whole)), starts, ends, inside)
+    between = ""
+    if len(runs) == 2 and ends and starts:
+        gap = needle[runs[0].end() : runs[1].start()]
+        between = gap if len(gap) <= MAX_BETWEEN else ""
+    return Lookup(tuple(dict.fromkeys(whole)), starts, ends, inside, between)
 
 
 def trigrams(word: str) -> set[str]:

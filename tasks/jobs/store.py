@@ -38,6 +38,8 @@ Keys, all under one prefix (`jobdeck:` by default):
                           in a store that predates it)
     job:{id}:words        string: the words of the job's text (search.py), space-separated;
                           no expiry: removed with the job from every index
+    job:{id}:pairs        string: the pairs of words of the job's text (search.pairs_of), a
+                          JSON array; no expiry, like its words
     jobs:word:{word}      sorted set: the jobs whose text has this word, by creation time
     jobs:words            sorted set, every score 0: the words some job's text has (a word's
                           start looked up by ZRANGEBYLEX, a piece of one or two characters
@@ -47,6 +49,13 @@ Keys, all under one prefix (`jobdeck:` by default):
     jobs:trigram:{abc}    set: the words of jobs:words that hold these three characters (a
                           piece inside a word); built once in a store that predates them,
                           flagged by jobs:trigrams:built
+    jobs:pair:{pair}      sorted set: the jobs whose text has this pair of words next to each
+                          other ("owner 7", "class-77": as the text writes them), by creation time
+    jobs:pairs            sorted set, every score 0: the pairs some job's text has (a needle of
+                          two words looked up by ZRANGEBYLEX); built once in a store that
+                          predates them, flagged by jobs:pairs:built
+    jobs:pairs:full       set: the pairs whose sorted set passed PAIR_MOST_JOBS and was
+                          dropped (word_index.py; no search reads that many through one option)
     jobs:search:{digest}  sorted set: the jobs one search may find (an intersection or union
                           of word sets), for a minute
     events                pub/sub channel: one JSON event per change (see docs/events.md)
@@ -69,6 +78,7 @@ claimed the job, so that a worker that was only paused cannot write after it los
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -79,7 +89,15 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from tasks.jobs import events
-from tasks.jobs.beside import ADD_BESIDE, AUDIT, AUDIT_KEPT, CLAIM_MAIL, ERRORS_AT, Beside
+from tasks.jobs.beside import (
+    ADD_BESIDE,
+    AUDIT,
+    AUDIT_KEPT,
+    CLAIM_MAIL,
+    ERRORS_AT,
+    WATCHING,
+    Beside,
+)
 from tasks.jobs.error_index import ErrorIndex
 from tasks.jobs.listings import ACTIVE, Listings
 from tasks.jobs.lua import lua
@@ -102,7 +120,7 @@ from tasks.jobs.records import (
     TooManyActiveJobs,
     UnknownJob,
 )
-from tasks.jobs.search import error_text, text_of, tokens_of, words_of
+from tasks.jobs.search import error_text, pairs_of, text_of, tokens_of, words_of
 from tasks.jobs.word_index import WordIndex
 
 FLUSH = lua("flush")
@@ -146,6 +164,7 @@ class JobStore(Listings, Beside):
         self._add_beside = client.register_script(ADD_BESIDE)
         self._errors_at = client.register_script(ERRORS_AT)
         self._claim_mail = client.register_script(CLAIM_MAIL)
+        self._watching = client.register_script(WATCHING)
         self._audit = client.register_script(AUDIT)
         self._claim = client.register_script(CLAIM)
         self._active_owners = client.register_script(ACTIVE_OWNERS)
@@ -201,8 +220,8 @@ class JobStore(Listings, Beside):
         self.redis.transaction(attempt, owned)
         return job
 
-    def active_count(self, owner_id: int, most: int) -> int:
-        """How many of the owner's jobs are not ended yet (counted up to `most`)."""
+    def active_count(self, owner_id: int, most: int = 0) -> int:
+        """How many of the owner's jobs are not ended yet (counted up to `most`; 0: all)."""
         keys = [self.key("jobs", "active"), self.key("jobs", "owner", owner_id)]
         count: int = self.redis.zintercard(2, keys, limit=most)
         return count
@@ -335,7 +354,8 @@ class JobStore(Listings, Beside):
             pipe.zrem(self.key(*index), job_id)
         pipe.zrem(self.key("jobs", "expiry"), f"{job_id}:{job.owner.id}")
         pipe.zrem(self.key("jobs", "status", job.status.value), job_id)
-        self.words.unindex(pipe, job_id, words_of(text_of(job.description, job.owner.name)))
+        text = text_of(job.description, job.owner.name)
+        self.words.unindex(pipe, job_id, words_of(text), pairs_of(text))
         pipe.publish(self.channel, events.encode_removed(job_id, job.owner.id))
         pipe.incr(self.key("stats", "events"))
         pipe.execute()
@@ -363,9 +383,13 @@ class JobStore(Listings, Beside):
         words_pipe = self.redis.pipeline(transaction=False)
         for job_id in ids:
             words_pipe.get(self.key("job", job_id, "words"))
+            words_pipe.get(self.key("job", job_id, "pairs"))
+        stored = words_pipe.execute()
         pipe = self.redis.pipeline(transaction=False)
-        for job_id, words in zip(ids, words_pipe.execute(), strict=True):
-            self.words.unindex(pipe, job_id, set((words or "").split()))
+        for job_id, words, pairs in zip(ids, stored[0::2], stored[1::2], strict=True):
+            self.words.unindex(
+                pipe, job_id, set((words or "").split()), set(json.loads(pairs or "[]"))
+            )
         pipe.execute()
         return ids
 

@@ -35,7 +35,13 @@ NEEDLES = [
     "users from", "SERS FRO", "q3_staff", "3_st", "enroll", "naïve", "NAÏVE NAMES", "...", "(",
     " ", "ada", "lovelace", "grace h", "strasse", "straße", "josé", "rows)", "12-01 ex", "zzz",
     "class-77.csv (1,000 rows)\nada lovelace", "9 rows)\nj",
+    # two words: looked up by their pair
+    "ada lovelace", "Grace Hopper", "e hop", "rows)\nj", "ss-7", "lass-77", "csv (1",
+    "s from", "users  from", "rows) -- x", "0 rows", "straße\nx",
 ]  # fmt: skip
+
+
+OWNERS = [Person(n, f"Owner {n}") for n in (7, 17, 70, 71)]
 
 
 def add_jobs(store: JobStore) -> list[Job]:
@@ -97,6 +103,57 @@ def test_a_selective_search_reads_only_the_jobs_it_may_find(store: JobStore) -> 
     assert commands(store, "hmget") + commands(store, "hgetall") - before <= 10  # not 301
 
 
+def test_an_owners_full_name_is_found_by_its_pair_without_reading_any_text(
+    store: JobStore,
+) -> None:
+    """The jobs of Owner 7, 70 and 71 (not 17's) have a pair that starts with "owner 7": the
+    pair index proves that they all match, so only the page's records are read."""
+    jobs = [add(store, f"Import users from class-{n}.csv", OWNERS[n % 4]) for n in range(200)]
+    candidates = store.words.candidates("owner 7")
+    assert candidates is not None and candidates.are_matches
+    before = commands(store, "hmget"), commands(store, "hgetall")
+    page = store.list_jobs(search="Owner 7", limit=20)
+    assert [j.id for j in page.items] == by_reading_all(jobs, "owner 7")[:20]
+    assert (commands(store, "hmget"), commands(store, "hgetall")) == (before[0], before[1] + 20)
+    assert every_page(store, "owner 7") == by_reading_all(jobs, "owner 7")  # 150 jobs
+    assert every_page(store, "wner 7") == by_reading_all(jobs, "wner 7")
+    assert every_page(store, "owner 70") == by_reading_all(jobs, "owner 70")
+
+
+def test_a_pair_that_holds_one_word_set_is_read_where_it_is(store: JobStore) -> None:
+    for n in range(3):
+        add(store, f"Import users from class-{n}.csv", OWNERS[0])
+    candidates = store.words.candidates("owner 7")
+    assert candidates == word_index.Candidates(store.key("jobs", "pair", "owner 7"), True)
+    assert store.redis.keys(store.key("jobs", "search", "*")) == []  # no copy of it stored
+
+
+def test_a_pair_of_more_jobs_than_allowed_is_found_by_its_words_or_by_reading(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(word_index, "SEARCH_UNION", 5)
+    jobs = [add(store, f"Import users from class-{n}.csv", OWNERS[n % 4]) for n in range(24)]
+    rare = add(store, "Import users from rare.csv", Person(9, "Zed Ratt"))
+    assert every_page(store, "owner 7") == by_reading_all([*jobs, rare], "owner 7")  # 18 jobs
+    assert every_page(store, "d ratt") == [rare.id]
+
+
+def test_a_pair_of_more_jobs_than_a_search_reads_is_not_kept_and_still_found(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(word_index, "PAIR_MOST_JOBS", 3)
+    jobs = [add(store, f"Import users from class-{n}.csv", OWNERS[n % 2 * 2]) for n in range(7)]
+    assert not store.redis.exists(store.key("jobs", "pair", "owner 7"))  # four jobs: dropped
+    assert store.redis.zcard(store.key("jobs", "pair", "owner 70")) == 3  # three: kept
+    assert store.redis.sismember(store.key("jobs", "pairs", "full"), "owner 7")
+    assert every_page(store, "owner 7") == by_reading_all(jobs, "owner 7")  # not 70's alone
+    assert every_page(store, "owner 70") == by_reading_all(jobs, "owner 70")
+    for job in jobs[0::2]:
+        store.delete(job.id)  # the full pair stays in the vocabulary, and full
+    assert store.redis.zscore(store.key("jobs", "pairs"), "owner 7") == 0
+    assert every_page(store, "owner 7") == by_reading_all(jobs[1::2], "owner 7")
+
+
 def test_a_search_whose_candidates_all_match_reads_about_a_page_of_them(store: JobStore) -> None:
     pipe = store.redis.pipeline(transaction=False)
     for n in range(2000):
@@ -131,6 +188,11 @@ def test_a_removed_job_leaves_the_word_index(store: JobStore) -> None:
     assert store.redis.zscore(store.key("jobs", "words", "reversed"), "enog") is None
     assert store.redis.zscore(store.key("jobs", "words"), "kept") == 0
     assert not store.redis.exists(store.key("job", gone.id, "words"))
+    assert not store.redis.exists(store.key("job", gone.id, "pairs"))
+    assert not store.redis.exists(store.key("jobs", "pair", "from gone"))
+    assert store.redis.zscore(store.key("jobs", "pairs"), "from gone") is None
+    assert store.redis.zscore(store.key("jobs", "pairs"), "from kept") == 0
+    assert store.redis.zcard(store.key("jobs", "pair", "users from")) == 1
     assert not store.redis.exists(store.key("jobs", "trigram", "gon"))
     assert not store.redis.exists(store.key("jobs", "trigram", "one"))
     assert store.redis.smembers(store.key("jobs", "trigram", "ept")) == {"kept"}
@@ -148,6 +210,11 @@ def test_jobs_forgotten_at_retention_leave_the_word_index(store: JobStore) -> No
     assert not store.redis.exists(store.key("jobs", "word", "old"))
     assert not store.redis.exists(store.key("job", old.id, "words"))
     assert store.redis.zcard(store.key("jobs", "word", "term")) == 1
+    assert every_page(store, "from old") == []
+    assert store.redis.zscore(store.key("jobs", "pairs"), "from old") is None
+    assert not store.redis.exists(store.key("jobs", "pair", "from old"))
+    assert not store.redis.exists(store.key("job", old.id, "pairs"))
+    assert store.redis.zcard(store.key("jobs", "pair", "users from")) == 1
 
 
 def test_a_store_from_before_the_word_index_still_finds_its_jobs(store: JobStore) -> None:
@@ -169,6 +236,30 @@ def test_a_store_from_before_the_trigram_sets_still_finds_pieces_inside_words(
     for needle in ("lass", "aff", "straß", "ovelac"):
         assert every_page(store, needle) == by_reading_all(jobs, needle), needle
     assert store.redis.smembers(store.key("jobs", "trigram", "las")) == {"class", "subclass"}
+
+
+def test_a_store_from_before_the_pair_index_still_finds_two_words(store: JobStore) -> None:
+    jobs = add_jobs(store)
+    for key in store.redis.scan_iter(store.key("jobs", "pair*")):
+        store.redis.delete(key)  # as the version before them left it: words, no pairs
+    for job in jobs:
+        store.redis.delete(store.key("job", job.id, "pairs"))
+    for needle in ("ada lovelace", "e hop", "lass-77", "s from"):
+        assert every_page(store, needle) == by_reading_all(jobs, needle), needle
+    assert store.redis.zcard(store.key("jobs", "pair", "ada lovelace")) == len(jobs) // 3
+    store.delete(jobs[0].id)  # its pairs, filed once, leave with it
+    assert store.redis.zcard(store.key("jobs", "pair", "ada lovelace")) == len(jobs) // 3 - 1
+
+
+def test_a_search_in_a_store_built_already_checks_its_flags_in_one_command(
+    store: JobStore,
+) -> None:
+    jobs = add_jobs(store)
+    every_page(store, "lass")  # builds what a store from before needs (nothing here)
+    before = commands(store, "exists")
+    assert store.words.candidates("ada lovelace") is not None
+    assert commands(store, "exists") == before + 1
+    assert every_page(store, "ada lovelace") == by_reading_all(jobs, "ada lovelace")
 
 
 def test_a_piece_inside_a_word_is_looked_up_by_its_trigrams(store: JobStore) -> None:
@@ -220,7 +311,7 @@ def test_a_word_start_of_more_words_than_allowed_is_not_looked_up(
     for n in range(8):
         add(store, f"Import users from batch{n}.csv", ADA)
     few = [add(store, f"Import users from rare{n}.csv", GRACE) for n in range(3)]
-    assert store.words.search_key("batch") is None  # 8 words start with it
-    assert store.words.search_key("rare") is not None  # 3 do
+    assert store.words.candidates("batch") is None  # 8 words start with it
+    assert store.words.candidates("rare") is not None  # 3 do
     assert [j.id for j in store.list_jobs(search="rare").items] == [j.id for j in few[::-1]]
     assert len(store.list_jobs(search="batch").items) == 8

@@ -581,6 +581,17 @@ def test_watchers_are_a_set(store: JobStore) -> None:
     assert not store.is_watching(job.id, ROOT.id)
 
 
+def test_watched_by_names_the_jobs_one_person_watches_among_many(store: JobStore) -> None:
+    jobs = [store.create(new_job()) for _ in range(5)]
+    for job in jobs[1::2]:
+        store.add_watcher(job.id, GRACE.id)
+    store.add_watcher(jobs[0].id, ADA.id)
+    ids = [job.id for job in jobs] + ["feedfacefeedface"]  # (one gone, or never there)
+    assert store.watched_by(ids, GRACE.id) == {jobs[1].id, jobs[3].id}
+    assert store.watched_by(ids, ROOT.id) == set()
+    assert store.watched_by([], GRACE.id) == set()
+
+
 def test_claim_mail_queue_is_true_exactly_once(store: JobStore) -> None:
     job = store.create(new_job())
     claims = race(*[partial(store.claim_mail_queue, job.id)] * 8)

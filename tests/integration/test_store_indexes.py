@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from tasks.jobs.model import Event, Job, Person, Status
+from tasks.jobs.overview import overview_of
 from tasks.jobs.records import new_job_id
 from tasks.jobs.store import JobStore
 
@@ -86,3 +87,27 @@ def test_a_search_reads_whole_only_the_jobs_it_finds(store: JobStore) -> None:
     assert records_read(store) - before <= 3  # the one found, not the 121 records
     by_owner = store.list_jobs(matching=lambda text: "grace hopper" in text.casefold())
     assert [j.id for j in by_owner.items] == [wanted.id]  # the owner's name is searched too
+
+
+def test_the_headers_count_of_jobs_under_way_reads_no_record(store: JobStore) -> None:
+    for owner in (ADA, GRACE, GRACE):
+        store.create(Job(new_job_id(), "import_users", "Import users from b.csv", owner, 1.0))
+    ended_job(store, GRACE, Event.COMPLETE)
+    before = records_read(store), store.redis.info("commandstats").get("cmdstat_hget", {})
+    overview = overview_of(store, GRACE.id)
+    assert (overview.running, len(overview.recent)) == (2, 3)
+    assert records_read(store) - before[0] == 3  # the three recent jobs, no other
+    assert store.redis.info("commandstats").get("cmdstat_hget", {}) == before[1]
+
+
+def test_a_page_whose_newest_jobs_are_not_listed_reads_a_few_more_records_not_a_page(
+    store: JobStore,
+) -> None:
+    for _ in range(60):
+        ended_job(store, ADA, Event.COMPLETE)
+    for _ in range(8):  # newer, under way: not of the statuses asked
+        store.create(Job(new_job_id(), "import_users", "Import users from c.csv", ADA, time.time()))
+    before = records_read(store)
+    page = store.list_jobs(statuses=[Status.COMPLETED, Status.FAILED], limit=50)
+    assert len(page.items) == 50 and {j.status for j in page.items} == {Status.COMPLETED}
+    assert records_read(store) - before == 50 + 50 // 4  # not 100
