@@ -17,9 +17,17 @@ from sqlalchemy.engine import Engine
 
 from tasks.actors.enroll_users import run_enrollment
 from tasks.actors.import_users import BATCH_ROWS, _Import, run_import
-from tasks.data.bulk import NewUser, add_enrollments, create_users, find_enrolled, find_users
+from tasks.data.bulk import (
+    NewUser,
+    add_enrollments,
+    create_users,
+    find_enrolled,
+    find_users,
+    stage_users,
+)
 from tasks.data.courses import add_course, count_enrollments
 from tasks.data.db import connect, create_schema, enrollments, metadata, users
+from tasks.data.retry import is_transient
 from tasks.data.users import add_user, count_users
 from tasks.jobs.context import JobContext
 from tasks.jobs.model import Event, Person
@@ -321,3 +329,22 @@ def test_an_enrollment_writes_each_new_pair_once_and_names_the_rest(
     assert len(ledger) == rows - 5
     assert ledger[0] == "'e0@example.org' is already enrolled in 'CS101'"
     assert ledger[-2:] == ["no user with email 'nobody@example.org'", "no course with code 'NOPE'"]
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_a_copy_on_a_lost_connection_is_a_passing_failure_tried_again(db: Engine) -> None:
+    """The server ends the connection before a batch's COPY: the driver's error comes out as
+    SQLAlchemy's OperationalError, which the import tries again with backoff (a raw psycopg
+    error was neither, and failed the job)."""
+    new = [NewUser("lost@example.org", "Lost", "user", [1])]
+    with db.connect() as conn:
+        staged = stage_users(conn, new)
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        conn.rollback()
+        with db.connect() as other:
+            other.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        with pytest.raises(sa.exc.OperationalError) as caught:
+            create_users(conn, staged, time.time())
+        conn.invalidate()
+    assert is_transient(caught.value)
+    assert count_users(db) == 0
