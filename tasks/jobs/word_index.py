@@ -114,27 +114,17 @@ class WordIndex:
 
     def _built_once(self) -> None:
         """Index the words of the jobs stored before the index existed, once."""
-        built = self.key("jobs", "words", "built")
-        if self.redis.exists(built):
-            return
-        ids = cast(list[str], self.redis.zrange(self.key("jobs"), 0, -1))
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            pipe = self.redis.pipeline(transaction=False)
-            for job_id in chunk:
-                pipe.hmget(self.key("job", job_id), "description", "owner_name", "created_at")
-            records = cast(list[list[str | None]], pipe.execute())
-            pipe = self.redis.pipeline(transaction=False)
-            for job_id, (description, owner, created) in zip(chunk, records, strict=True):
-                if description is not None and created is not None:
-                    text = text_of(description, owner or "")
-                    self.index(pipe, job_id, float(created), text)
-            pipe.execute()
-        self.redis.set(built, "1")
+        self._index_stored_once(self.key("jobs", "words", "built"), self.index)
 
     def _pairs_built_once(self) -> None:
         """Index the pairs of the jobs stored before the pair index existed, once."""
-        built = self.key("jobs", "pairs", "built")
+        self._index_stored_once(self.key("jobs", "pairs", "built"), self.index_pairs)
+
+    def _index_stored_once(
+        self, built: str, index: Callable[[redis.client.Pipeline, str, float, str], None]
+    ) -> None:
+        """`index` every stored job's text, a thousand jobs a round trip, unless `built` is set;
+        then set it."""
         if self.redis.exists(built):
             return
         ids = cast(list[str], self.redis.zrange(self.key("jobs"), 0, -1))
@@ -147,8 +137,7 @@ class WordIndex:
             pipe = self.redis.pipeline(transaction=False)
             for job_id, (description, owner, created) in zip(chunk, records, strict=True):
                 if description is not None and created is not None:
-                    text = text_of(description, owner or "")
-                    self.index_pairs(pipe, job_id, float(created), text)
+                    index(pipe, job_id, float(created), text_of(description, owner or ""))
             pipe.execute()
         self.redis.set(built, "1")
 
