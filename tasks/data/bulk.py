@@ -146,7 +146,7 @@ _ENROLLMENT_COLUMNS = "user_id, course_id, enrolled_at, job_id"
 
 
 def _create_by_copy(conn: Connection, staged: StagedUsers, at: float, job_id: str | None) -> int:
-    job = "\\N" if job_id is None else _copy_text(job_id)
+    job = _copy_text(job_id)
     users = staged.users.replace(_WRITTEN, f"{at!r}\t{at!r}\t{job}\tt")
     _copy(conn, f"COPY users ({_USER_COLUMNS}) FROM STDIN", users)
     pairs = staged.enrollments.replace(_WRITTEN, f"{at!r}\t{job}")
@@ -163,7 +163,10 @@ _COPY_ESCAPES = str.maketrans(
 _NEEDS_ESCAPE = re.compile(r"[\\\t\n\r\x1e]")
 
 
-def _copy_text(value: str) -> str:
+def _copy_text(value: str | None) -> str:
+    """`value` as COPY's text format writes it (None: NULL)."""
+    if value is None:
+        return "\\N"
     # A search first: a value rarely holds one, and `translate` costs 1 µs for any value.
     return value.translate(_COPY_ESCAPES) if _NEEDS_ESCAPE.search(value) else value
 
@@ -244,7 +247,7 @@ def add_enrollments(
             (at, job_id, _json(pairs)),
         )
         return
-    job = "\\N" if job_id is None else _copy_text(job_id)
+    job = _copy_text(job_id)
     written = f"\t{at!r}\t{job}\n"
     data = "".join(f"{user_id}\t{course_id}{written}" for user_id, course_id in pairs)
     # The caller looked the pairs up: none is enrolled yet, but for one that somebody else
