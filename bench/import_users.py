@@ -463,6 +463,7 @@ class RssSampler:
         self.peak_mb = max(self.peak_mb, self.end_mb)
 
 
+# What an action calls on its context (none of them calls another).
 REPORTING = ("resume", "set_total", "error", "set_outcome", "save", "advance")
 
 
@@ -480,24 +481,19 @@ def metered_context(store: JobStore, job: Any) -> Any:
             super()._beat_loop()
             self.heartbeat_cpu_s = time.thread_time()
 
-    depth = threading.local()
-    lock = threading.Lock()
+    lock = threading.Lock()  # the import's two threads both report
 
     def metered(name: str) -> Any:
         method = getattr(JobContext, name)
 
         def call(self: MeteredContext, *args: Any) -> Any:
-            outer = getattr(depth, "n", 0)
-            depth.n = outer + 1
             started, cpu = time.perf_counter(), time.thread_time()
             try:
                 return method(self, *args)
             finally:
-                depth.n = outer
-                if outer == 0:
-                    with lock:
-                        self.calls_s += time.perf_counter() - started
-                        self.calls_cpu_s += time.thread_time() - cpu
+                with lock:
+                    self.calls_s += time.perf_counter() - started
+                    self.calls_cpu_s += time.thread_time() - cpu
 
         return call
 
